@@ -1,0 +1,233 @@
+"""Read routes: techniques, scenarios, the matrix and recommendations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query
+from fastapi.responses import Response
+
+from service.catalog import render, service
+from service.catalog import schemas as s
+from service.config import get_settings
+from service.deps import SnapshotDep
+from service.errors import NotAcceptable
+from service.http_errors import problem_responses
+from service.routing import DocumentedRoute
+
+router = APIRouter(prefix="/v1", tags=["catalog"], route_class=DocumentedRoute)
+
+TechniqueId = Annotated[str, Path(description="Technique id or alias (case-insensitive).")]
+ScenarioId = Annotated[str, Path(description="Scenario id, alias or exact title.")]
+SupportFilter = Annotated[
+    list[s.Support], Query(description="Keep only cells with these support levels (repeatable).")
+]
+Limit = Annotated[int, Query(ge=1, le=get_settings().max_page_size, description="Page size.")]
+Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+
+MEDIA_TYPES = {
+    s.MatrixFormat.json: "application/json",
+    s.MatrixFormat.csv: "text/csv; charset=utf-8",
+    s.MatrixFormat.markdown: "text/markdown; charset=utf-8",
+}
+ACCEPTED = {
+    "application/json": s.MatrixFormat.json,
+    "text/csv": s.MatrixFormat.csv,
+    "text/markdown": s.MatrixFormat.markdown,
+    "text/x-markdown": s.MatrixFormat.markdown,
+}
+
+
+def negotiate(accept: str | None) -> s.MatrixFormat:
+    """The best representation for an Accept header (JSON when absent or anything goes)."""
+    if not accept:
+        return s.MatrixFormat.json
+    offers: list[tuple[float, int, str]] = []
+    for index, part in enumerate(accept.split(",")):
+        media, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        offers.append((quality, -index, media.strip().lower()))
+    for quality, _, media in sorted(offers, reverse=True):
+        if quality <= 0:
+            continue
+        if media in ACCEPTED:
+            return ACCEPTED[media]
+        if media in ("*/*", "application/*"):
+            return s.MatrixFormat.json
+        if media == "text/*":
+            return s.MatrixFormat.csv
+    raise NotAcceptable(
+        f"None of {accept!r} can be served.",
+        allowed=sorted(ACCEPTED),
+    )
+
+
+@router.get(
+    "/techniques",
+    response_model=s.TechniqueList,
+    responses=problem_responses(404, 422),
+)
+async def list_techniques(
+    snap: SnapshotDep, limit: Limit = 100, offset: Offset = 0
+) -> s.TechniqueList:
+    """List techniques."""
+    items = list(snap.techniques.values())
+    return s.TechniqueList(
+        revision=snap.revision,
+        total=len(items),
+        limit=limit,
+        offset=offset,
+        items=[service.technique_read(snap, t) for t in service.page(items, limit, offset)],
+    )
+
+
+@router.get(
+    "/techniques/{technique_id}",
+    response_model=s.TechniqueOne,
+    responses=problem_responses(404, 422),
+)
+async def get_technique(snap: SnapshotDep, technique_id: TechniqueId) -> s.TechniqueOne:
+    """Get one technique by id or alias."""
+    t = service.technique(snap, technique_id)
+    return s.TechniqueOne(revision=snap.revision, technique=service.technique_read(snap, t))
+
+
+@router.get(
+    "/techniques/{technique_id}/scenarios",
+    response_model=s.TechniqueScenarios,
+    responses=problem_responses(404, 422),
+)
+async def list_technique_scenarios(
+    snap: SnapshotDep, technique_id: TechniqueId, support: SupportFilter = []
+) -> s.TechniqueScenarios:
+    """List the scenarios one technique suits (its matrix column)."""
+    return service.technique_column(snap, technique_id, support)
+
+
+@router.get(
+    "/scenarios",
+    response_model=s.ScenarioList,
+    responses=problem_responses(404, 422),
+)
+async def list_scenarios(
+    snap: SnapshotDep, limit: Limit = 100, offset: Offset = 0
+) -> s.ScenarioList:
+    """List scenarios."""
+    items = list(snap.scenarios.values())
+    return s.ScenarioList(
+        revision=snap.revision,
+        total=len(items),
+        limit=limit,
+        offset=offset,
+        items=[service.scenario_read(sc) for sc in service.page(items, limit, offset)],
+    )
+
+
+@router.get(
+    "/scenarios/{scenario_id}",
+    response_model=s.ScenarioOne,
+    responses=problem_responses(404, 422),
+)
+async def get_scenario(snap: SnapshotDep, scenario_id: ScenarioId) -> s.ScenarioOne:
+    """Get one scenario by id, alias or title."""
+    sc = service.scenario(snap, scenario_id)
+    return s.ScenarioOne(revision=snap.revision, scenario=service.scenario_read(sc))
+
+
+@router.get(
+    "/scenarios/{scenario_id}/techniques",
+    response_model=s.ScenarioTechniques,
+    responses=problem_responses(404, 422),
+)
+async def list_scenario_techniques(
+    snap: SnapshotDep, scenario_id: ScenarioId, support: SupportFilter = []
+) -> s.ScenarioTechniques:
+    """List the techniques for one scenario (its matrix row)."""
+    return service.scenario_row(snap, scenario_id, support)
+
+
+@router.get(
+    "/matrix",
+    response_model=s.Matrix,
+    responses={
+        200: {
+            "description": "The matrix as JSON, CSV (one cell a line) or a Markdown table.",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "text/markdown": {"schema": {"type": "string"}},
+            },
+        },
+        **problem_responses(404, 406, 422),
+    },
+)
+async def get_matrix(
+    snap: SnapshotDep,
+    response: Response,
+    scenario: Annotated[
+        list[str], Query(description="Keep only these scenarios (id, alias or title; repeatable).")
+    ] = [],
+    technique: Annotated[
+        list[str], Query(description="Keep only these techniques (id or alias; repeatable).")
+    ] = [],
+    support: SupportFilter = [],
+    format: Annotated[
+        s.MatrixFormat | None,
+        Query(description="Representation; overrides the Accept header."),
+    ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> s.Matrix | Response:
+    """Get the matrix, filtered, as JSON, CSV or Markdown."""
+    response.headers["Vary"] = "Accept"
+    chosen = format or negotiate(accept)
+    scenarios, techniques, cells = service.matrix(snap, scenario, technique, support)
+    if chosen is s.MatrixFormat.json:
+        return service.matrix_read(snap, scenarios, techniques, cells)
+    text = (
+        render.matrix_csv(cells)
+        if chosen is s.MatrixFormat.csv
+        else render.matrix_markdown(scenarios, techniques, cells)
+    )
+    # A returned Response does not inherit headers set on the injected one (ETag, Vary).
+    headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+    return Response(text, media_type=MEDIA_TYPES[chosen], headers=headers)
+
+
+@router.get(
+    "/matrix/{scenario_id}/{technique_id}",
+    response_model=s.CellOne,
+    responses=problem_responses(404, 422),
+)
+async def get_cell(
+    snap: SnapshotDep, scenario_id: ScenarioId, technique_id: TechniqueId
+) -> s.CellOne:
+    """Get one cell of the matrix with its note and sources."""
+    sc = service.scenario(snap, scenario_id)
+    t = service.technique(snap, technique_id)
+    return s.CellOne(
+        revision=snap.revision,
+        scenario=service.scenario_ref(sc),
+        technique=service.technique_ref(t),
+        cell=service.cell_read(service.cell_of(snap, sc.id, t.id)),
+    )
+
+
+@router.get(
+    "/recommendations",
+    response_model=s.Recommendations,
+    responses=problem_responses(404, 422),
+)
+async def get_recommendations(
+    snap: SnapshotDep,
+    scenario: Annotated[
+        list[str], Query(description="Scenarios every recommended technique must suit.")
+    ] = [],
+) -> s.Recommendations:
+    """Rank the techniques that suit all the given scenarios."""
+    return service.recommend(snap, scenario)

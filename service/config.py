@@ -1,0 +1,38 @@
+"""Settings, read once from the environment (prefix `FTM_`) or a `.env` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Each field is `FTM_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="FTM_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./data/ftmatrix.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user:pw@host/db.",
+    )
+    db_pool_size: int = Field(
+        default=48,
+        ge=1,
+        description="Connections kept open; sized above the ~40 worker threads that may hold one.",
+    )
+    snapshot_cache_size: int = Field(
+        default=16, ge=1, description="Past revisions kept in memory for `at=` reads."
+    )
+    require_read_key: bool = Field(default=False, description="Ask for an API key on reads too.")
+    max_page_size: int = Field(default=1000, ge=1, description="Largest `limit` a list accepts.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own `Settings`)."""
+    return Settings()

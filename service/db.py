@@ -1,0 +1,83 @@
+"""Engine, sessions and the transaction-per-request dependency.
+
+SQLite gets WAL (readers never block the writer), a busy timeout (concurrent writers wait instead
+of failing with "database is locked") and enforced foreign keys, on every connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session
+
+from service.config import Settings
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling issues BEGIN lazily and breaks SAVEPOINT and
+    # BEGIN IMMEDIATE; take control of it (SQLAlchemy's documented recipe).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: sa.Connection) -> None:
+    # BEGIN IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
+    # instead of both reading and then one failing to upgrade its lock (SQLITE_BUSY).
+    write = conn.get_execution_options().get("ftm_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def create_db_engine(settings: Settings) -> Engine:
+    """An engine for `settings.database_url`, with pragmas and a pool sized for the threadpool."""
+    url = make_url(settings.database_url)
+    kwargs: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database in ("", ":memory:"):
+            kwargs["poolclass"] = StaticPool
+        else:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs.update(pool_size=settings.db_pool_size, max_overflow=0, pool_timeout=30)
+        kwargs["connect_args"] = {"check_same_thread": False}
+    else:
+        kwargs.update(
+            pool_size=settings.db_pool_size, max_overflow=0, pool_timeout=30, pool_pre_ping=True
+        )
+    engine = sa.create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        sa.event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
+    """One transaction: commit when the block ends normally, roll back on any exception.
+
+    `write=True` makes SQLite start the transaction with BEGIN IMMEDIATE.
+    """
+    bind = engine.execution_options(ftm_write=True) if write else engine
+    with Session(bind, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def current_revision(conn: sa.Connection) -> int:
+    """The newest revision number (0 on an empty database)."""
+    value = conn.execute(sa.text("SELECT max(number) FROM revision")).scalar()
+    return int(value or 0)

@@ -1,0 +1,168 @@
+"""Every table, and only tables. The schema itself comes from the Alembic migrations.
+
+History is kept as version rows: each `*_version` row is valid from the revision that wrote it
+(`valid_from`) up to, not including, the revision that replaced or retired it (`valid_to`, NULL
+while current). Reading as of revision N selects rows with valid_from <= N < valid_to. Entities
+(`technique`, `scenario`) carry only a stable internal id, so a rename changes a version row and
+nothing that points at the entity.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+SUPPORT_LEVELS = ("yes", "no", "partial", "unknown")
+SCENARIO_KINDS = ("task", "goal")
+TECHNIQUE_CATEGORIES = (
+    "adapter",
+    "quantized-adapter",
+    "library",
+    "distributed-training-framework",
+    "sharding",
+    "other",
+)
+
+
+def _json(nullable: bool = False) -> Any:
+    return Field(default=None, sa_type=JSONType, nullable=nullable)
+
+
+def _rev_fk(nullable: bool) -> Any:
+    return Field(
+        default=None,
+        foreign_key="revision.number",
+        nullable=nullable,
+        index=True,
+        ondelete="RESTRICT",
+    )
+
+
+class Revision(SQLModel, table=True):
+    """A numbered change to the data: who, when, why, and the diff it made."""
+
+    number: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    author: str = Field(max_length=200)
+    reason: str = Field(max_length=2000)
+    diff: list[dict[str, Any]] = _json()
+
+
+class Technique(SQLModel, table=True):
+    """A technique's identity; its data lives in `technique_version`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_in: int = _rev_fk(nullable=False)
+
+
+class TechniqueVersion(SQLModel, table=True):
+    """One technique as it was between two revisions."""
+
+    __tablename__ = "technique_version"
+    __table_args__ = (
+        sa.Index(
+            "uq_technique_version_current_slug",
+            "slug",
+            unique=True,
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    technique_id: int = Field(foreign_key="technique.id", index=True, ondelete="RESTRICT")
+    valid_from: int = _rev_fk(nullable=False)
+    valid_to: int | None = _rev_fk(nullable=True)
+    slug: str = Field(max_length=64, index=True)
+    name: str = Field(max_length=200)
+    full_name: str | None = Field(default=None, max_length=300)
+    category: str = Field(max_length=64)
+    summary: str = Field(default="", max_length=4000)
+    aliases: list[str] = _json()
+    paper: dict[str, Any] | None = _json(nullable=True)
+    facts: list[dict[str, Any]] = _json()
+    libraries: list[dict[str, Any]] = _json()
+    parent_id: int | None = Field(default=None, foreign_key="technique.id", ondelete="RESTRICT")
+    sources: list[str] = _json()
+
+
+class Scenario(SQLModel, table=True):
+    """A scenario's identity; its data lives in `scenario_version`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_in: int = _rev_fk(nullable=False)
+
+
+class ScenarioVersion(SQLModel, table=True):
+    """One scenario as it was between two revisions."""
+
+    __tablename__ = "scenario_version"
+    __table_args__ = (
+        sa.Index(
+            "uq_scenario_version_current_slug",
+            "slug",
+            unique=True,
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    scenario_id: int = Field(foreign_key="scenario.id", index=True, ondelete="RESTRICT")
+    valid_from: int = _rev_fk(nullable=False)
+    valid_to: int | None = _rev_fk(nullable=True)
+    slug: str = Field(max_length=64, index=True)
+    title: str = Field(max_length=500)
+    kind: str = Field(max_length=16)
+    description: str = Field(default="", max_length=4000)
+    aliases: list[str] = _json()
+    sources: list[str] = _json()
+
+
+class CellVersion(SQLModel, table=True):
+    """One matrix cell (scenario x technique) as it was between two revisions."""
+
+    __tablename__ = "cell_version"
+    __table_args__ = (
+        sa.Index(
+            "uq_cell_version_current",
+            "scenario_id",
+            "technique_id",
+            unique=True,
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
+        ),
+        sa.Index("ix_cell_version_technique_current", "technique_id", "valid_to"),
+        sa.CheckConstraint("support IN ('yes', 'no', 'partial', 'unknown')", name="support"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    scenario_id: int = Field(foreign_key="scenario.id", index=True, ondelete="RESTRICT")
+    technique_id: int = Field(foreign_key="technique.id", ondelete="RESTRICT")
+    valid_from: int = _rev_fk(nullable=False)
+    valid_to: int | None = _rev_fk(nullable=True)
+    support: str = Field(max_length=16)
+    note: str = Field(default="", max_length=4000)
+    sources: list[str] = _json()
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table behind a model, for typed Core queries (`table_of(Revision).c.number`)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, sa.Table)
+    return table
