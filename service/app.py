@@ -10,6 +10,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
 from service import __version__
+from service.admin.router import admin as admin_router
+from service.admin.router import router as curation_router
+from service.admin.schemas import MatrixPatch
 from service.catalog.router import router as catalog_router
 from service.config import Settings, get_settings
 from service.db import create_db_engine
@@ -17,9 +20,10 @@ from service.deps import NotModified
 from service.errors import Problem
 from service.history.router import router as history_router
 from service.http_errors import install_error_handlers
+from service.middleware import RequestContext
 from service.snapshot import SnapshotStore
 
-ROUTERS = (catalog_router, history_router)
+ROUTERS = (catalog_router, history_router, curation_router, admin_router)
 
 DESCRIPTION = """\
 Which fine-tuning technique suits which scenario, with the sources behind every answer.
@@ -56,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = SnapshotStore(engine, settings.snapshot_cache_size)
 
     install_error_handlers(app)
+    app.add_middleware(RequestContext, engine=lambda: app.state.engine)
 
     async def on_not_modified(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, NotModified)
@@ -76,9 +81,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 routes=app.routes,
             )
             schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-            schemas["Problem"] = Problem.model_json_schema(
-                ref_template="#/components/schemas/{model}"
-            )
+            for model in (Problem, MatrixPatch):
+                # Referenced by hand-written content entries, so FastAPI does not collect them.
+                extra = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(extra.pop("$defs", {}))
+                schemas[model.__name__] = extra
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -47,6 +47,35 @@ def _db(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _keys(args: argparse.Namespace) -> int:
+    from service import auth
+    from service.config import Settings
+    from service.db import create_db_engine, session_scope
+    from service.errors import ProblemError
+
+    engine = create_db_engine(Settings(database_url=get_settings().database_url))
+    try:
+        with session_scope(engine, write=args.keys_command != "list") as session:
+            conn = session.connection()
+            if args.keys_command == "create":
+                # The secret alone on stdout, so that KEY=$(ftmatrix keys create ...) works.
+                print(auth.create_key(conn, args.name, args.scope, args.expires))
+            elif args.keys_command == "revoke":
+                info = auth.revoke_key(conn, args.name)
+                print(f"revoked {info.name} ({info.scope})", file=sys.stderr)
+            else:
+                for key in auth.list_keys(conn):
+                    state = "revoked" if key.revoked_at else "active"
+                    expires = key.expires_at.isoformat() if key.expires_at else "never"
+                    print(f"{key.name}\t{key.scope}\t{state}\texpires={expires}\tid={key.key_id}")
+    except ProblemError as exc:
+        print(f"ftmatrix: {exc.detail}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        engine.dispose()
+    return EXIT_OK
+
+
 def _openapi(args: argparse.Namespace) -> int:
     text = openapi_document()
     if args.output == "-":
@@ -73,6 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     down = db_sub.add_parser("downgrade", help="revert migrations")
     down.add_argument("revision", nargs="?", default="base")
     db.set_defaults(handler=_db)
+
+    keys = sub.add_parser("keys", help="manage API keys in the database (FTM_DATABASE_URL)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key; prints the secret, once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scope", required=True, choices=["read", "write", "admin"])
+    create.add_argument("--expires", type=int, metavar="DAYS", help="expire after DAYS days")
+    keys_sub.add_parser("list", help="list keys (never their secrets)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by name")
+    revoke.add_argument("name")
+    keys.set_defaults(handler=_keys)
 
     openapi = sub.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument(

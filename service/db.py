@@ -7,6 +7,7 @@ of failing with "database is locked") and enforced foreign keys, on every connec
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ def create_db_engine(settings: Settings) -> Engine:
     return engine
 
 
+@contextmanager
 def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
     """One transaction: commit when the block ends normally, roll back on any exception.
 

@@ -59,6 +59,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
+        request.state.problem = exc.detail  # for the audit row of a refused write
         return problem_response(exc.to_problem(request.url.path), exc.headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -66,6 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
         entries = [_validation_entry(e) for e in exc.errors()]
         where = ", ".join(e["location"] for e in entries) or "request"
         problem = InvalidInput(f"Invalid value in {where}.", errors=entries)
+        request.state.problem = problem.detail
         allowed = [a for e in entries for a in e.get("allowed", [])]
         if len(entries) == 1 and allowed:
             problem.extra["allowed"] = allowed

@@ -161,6 +161,39 @@ class CellVersion(SQLModel, table=True):
     sources: list[str] = _json()
 
 
+class ApiKey(SQLModel, table=True):
+    """An API key: its public id and name, scope, lifetime, and only a hash of its secret."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_id: str = Field(max_length=32, unique=True, description="Public part of the key.")
+    name: str = Field(max_length=100, unique=True)
+    scope: str = Field(max_length=16)
+    secret_hash: str = Field(max_length=128, description="SHA-256 of the whole key, hex.")
+    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    expires_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class AuditEntry(SQLModel, table=True):
+    """One write attempt, accepted or refused: who, what, on which target, with what outcome."""
+
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+    key_name: str | None = Field(default=None, max_length=100, index=True)
+    action: str = Field(max_length=100, index=True)
+    target: str = Field(max_length=500)
+    outcome: str = Field(max_length=16, index=True)
+    status: int
+    revision: int | None = Field(default=None)
+    request_id: str = Field(max_length=64)
+    client: str | None = Field(default=None, max_length=100)
+    detail: str = Field(default="", max_length=2000)
+
+
 def table_of(model: type[SQLModel]) -> sa.Table:
     """The Core table behind a model, for typed Core queries (`table_of(Revision).c.number`)."""
     table = model.__table__  # type: ignore[attr-defined]

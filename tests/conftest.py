@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Iterator
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from service import migrate
 from service.app import create_app
 from service.config import Settings
+from tests.helpers import Headers, make_key
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +48,95 @@ def settings(database_url: str) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LiveServer:
+    """A real `ftmatrix serve` process on 127.0.0.1, stopped when the test ends."""
+
+    def __init__(self, database_url: str, workers: int = 1, **env: str) -> None:
+        self.port = free_port()
+        # A file, not a pipe: a pipe nobody reads would block a chatty server.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115  (closed in stop())
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port),
+             "--workers", str(workers)],
+            env={**os.environ, "FTM_DATABASE_URL": database_url, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    self.process.stderr.read().decode() if self.process.stderr else ""
+                )
+            try:
+                if httpx.get(f"{self.url}/v1/revisions?limit=1", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("server did not start within 30 s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def live_server(database_url: str) -> Iterator[Callable[..., LiveServer]]:
+    """Start real server processes on the test's database: `live_server(workers=1)`."""
+    started: list[LiveServer] = []
+
+    def start(**kwargs: Any) -> LiveServer:
+        server = LiveServer(database_url, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def write_key(database_url: str) -> str:
+    return make_key(database_url, "curator", "write")
+
+
+@pytest.fixture
+def admin_key(database_url: str) -> str:
+    return make_key(database_url, "root", "admin")
+
+
+@pytest.fixture
+def read_key(database_url: str) -> str:
+    return make_key(database_url, "reader", "read")
+
+
+@pytest.fixture
+def h(write_key: str) -> Headers:
+    """Headers of a write: key, reason and If-Match (revision 2 unless told)."""
+
+    def build(rev: int | None = 2, reason: str | None = "test edit", key: str | None = None,
+              **extra: str) -> dict[str, str]:  # fmt: skip
+        out = {"Authorization": f"Bearer {key or write_key}"}
+        if reason is not None:
+            out["X-Change-Reason"] = reason
+        if rev is not None:
+            out["If-Match"] = f'"rev-{rev}"'
+        return out | extra
+
+    return build

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import Response
 
+from service.auth import reader
 from service.catalog import render, service
 from service.catalog import schemas as s
 from service.config import get_settings
@@ -15,7 +16,9 @@ from service.errors import NotAcceptable
 from service.http_errors import problem_responses
 from service.routing import DocumentedRoute
 
-router = APIRouter(prefix="/v1", tags=["catalog"], route_class=DocumentedRoute)
+router = APIRouter(
+    prefix="/v1", tags=["catalog"], route_class=DocumentedRoute, dependencies=[Depends(reader)]
+)
 
 TechniqueId = Annotated[str, Path(description="Technique id or alias (case-insensitive).")]
 ScenarioId = Annotated[str, Path(description="Scenario id, alias or exact title.")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,3 +26,65 @@ class RevisionList(BaseModel):
     limit: int
     offset: int
     items: list[RevisionSummary] = Field(description="Newest first.")
+
+
+class Change(BaseModel):
+    """One thing a revision changed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    op: str = Field(description="`create`, `update` or `retire`.")
+    kind: str = Field(description="`technique`, `scenario`, `cell` or `pair`.")
+    id: str = Field(description="Its id; `scenario/technique` for a cell.")
+    before: dict[str, Any] | None = Field(description="Changed fields before (null if created).")
+    after: dict[str, Any] | None = Field(description="Changed fields after (null if retired).")
+
+
+class RevisionDetail(BaseModel):
+    """A revision with its full diff."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    revision: int = Field(description="The newest revision when this was read.")
+    number: int
+    created_at: datetime
+    author: str
+    reason: str
+    changes: list[Change]
+
+
+class ChangeFeed(BaseModel):
+    """Revisions after `since`, oldest first: poll with `since=next_since` to stay in sync."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    revision: int = Field(description="The newest revision.")
+    since: int
+    next_since: int = Field(description="Pass as `since` on the next poll.")
+    has_more: bool = Field(description="True when more revisions wait beyond this page.")
+    items: list[RevisionDetail]
+
+
+class AuditRead(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: int
+    created_at: datetime
+    key_name: str | None = Field(description="The key's name; null when no valid key was sent.")
+    action: str = Field(description="The operation, e.g. `set_cell`.")
+    target: str = Field(description="The request path.")
+    outcome: str = Field(description="`ok`, `dry_run`, `refused` (4xx) or `error` (5xx).")
+    status: int
+    revision: int | None = Field(description="The revision the write created, if any.")
+    request_id: str
+    client: str | None
+    detail: str
+
+
+class AuditList(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    total: int
+    limit: int
+    offset: int
+    items: list[AuditRead] = Field(description="Newest first.")

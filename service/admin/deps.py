@@ -1,0 +1,125 @@
+"""What every write route needs: the key, the reason, If-Match, dry run, one transaction."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request, Response
+from sqlalchemy.engine import Engine
+
+from service.admin.schemas import Change, WriteResult
+from service.admin.writer import WriteContext, Writer, stale
+from service.auth import Principal, WriteKey
+from service.db import current_revision, session_scope
+from service.deps import etag_for
+from service.errors import PreconditionFailed, PreconditionRequired
+from service.history import audit
+from service.snapshot import SnapshotStore
+
+ETAG = re.compile(r'^\s*(?:W/)?"rev-(\d+)"\s*$')
+
+
+@dataclass
+class WriteRunner:
+    """Runs one write: a transaction, a revision, its audit row; or, with dry_run, the diff only."""
+
+    request: Request
+    response: Response
+    principal: Principal
+    reason: str
+    if_match: str | None
+    dry_run: bool
+
+    def based_on(self) -> int:
+        if self.if_match is None:
+            raise PreconditionRequired(
+                'Send If-Match with the ETag of your last read (e.g. If-Match: "rev-2"), '
+                "so that a concurrent change is not overwritten."
+            )
+        match = ETAG.match(self.if_match)
+        if match is None:
+            raise PreconditionFailed(
+                f"If-Match {self.if_match!r} is not an ETag this service issued.",
+                allowed=['"rev-<N>"'],
+            )
+        return int(match.group(1))
+
+    def run(self, apply: Callable[[Writer], None]) -> WriteResult:
+        """Apply `apply` through a Writer as one revision, or roll back for a dry run."""
+        state = self.request.state
+        engine: Engine = self.request.app.state.engine
+        store: SnapshotStore = self.request.app.state.store
+        based_on = self.based_on()
+        ctx = WriteContext(author=self.principal.name, reason=self.reason, based_on=based_on)
+        state.dry_run = self.dry_run
+        with session_scope(engine, write=True) as session:
+            current = current_revision(session.connection())
+            snap = store.at(current)
+            if snap is None or based_on != current:
+                raise stale(based_on, current)
+            writer = Writer(session, snap, ctx)
+            writer.open()
+            apply(writer)
+            created = writer.finish()
+            changes = [Change.model_validate(c) for c in writer.changes]
+            if self.dry_run:
+                session.rollback()
+                self.response.status_code = 200  # nothing was created
+                result = WriteResult(
+                    revision=current, created_revision=None, dry_run=True, changes=changes
+                )
+            else:
+                audit.record(
+                    session.connection(),
+                    audit.Attempt(
+                        key_name=self.principal.name,
+                        action=getattr(self.request.scope.get("route"), "name", "write"),
+                        target=self.request.url.path,
+                        status=getattr(self.request.scope.get("route"), "status_code", None)
+                        or 200,
+                        request_id=str(getattr(state, "request_id", "")),
+                        client=self.request.client.host if self.request.client else None,
+                        revision=created,
+                        detail=self.reason,
+                    ),
+                )
+                result = WriteResult(
+                    revision=created or current,
+                    created_revision=created,
+                    dry_run=False,
+                    changes=changes,
+                )
+        # Committed: the audit row above is in, so the middleware must not add another.
+        state.audited = not self.dry_run
+        self.response.headers["ETag"] = etag_for(result.revision)
+        self.response.headers["X-Revision"] = str(result.revision)
+        return result
+
+
+def write_runner(
+    request: Request,
+    response: Response,
+    principal: WriteKey,
+    x_change_reason: Annotated[
+        str,
+        Header(
+            min_length=1,
+            max_length=2000,
+            description="Why this change is made; stored with the revision. Required.",
+        ),
+    ],
+    if_match: Annotated[
+        str | None,
+        Header(description='The ETag of your last read, e.g. "rev-2". Required (428 without).'),
+    ] = None,
+    dry_run: Annotated[
+        bool, Query(description="Return the diff the write would make, and write nothing.")
+    ] = False,
+) -> WriteRunner:
+    return WriteRunner(request, response, principal, x_change_reason.strip(), if_match, dry_run)
+
+
+Writes = Annotated[WriteRunner, Depends(write_runner)]

@@ -1,0 +1,106 @@
+"""Reverting a revision: a new revision that applies the inverse of an old one's diff.
+
+A revert only applies when everything the old revision touched still reads as that revision
+left it; otherwise it is a 409 listing what changed since, and the curator reverts the later
+revisions first or edits by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.admin.writer import (
+    SCENARIO_VERSIONS,
+    TECHNIQUE_VERSIONS,
+    Writer,
+    scenario_fields,
+    technique_fields,
+)
+from service.errors import Conflict
+
+
+def _current(w: Writer, kind: str, ident: str) -> dict[str, Any] | None:
+    snap = w.snap
+    if kind == "technique":
+        t = snap.techniques.get(ident)
+        return technique_fields(t) if t else None
+    if kind == "scenario":
+        sc = snap.scenarios.get(ident)
+        return scenario_fields(sc) if sc else None
+    scenario_id, _, technique_id = ident.partition("/")
+    cell = snap.cells.get((scenario_id, technique_id))
+    if cell is None:
+        return None
+    return {"support": cell.support, "note": cell.note, "sources": list(cell.sources)}
+
+
+def _still_as_left(w: Writer, change: dict[str, Any]) -> bool:
+    op, kind, after = change["op"], change["kind"], change["after"]
+    ident = change["id"]
+    if op == "update" and "id" in after:
+        ident = after["id"]
+    current = _current(w, kind, ident)
+    if op == "retire":
+        return current is None
+    if current is None:
+        return False
+    return all(current.get(k) == v for k, v in after.items() if k != "id")
+
+
+def _key(w: Writer, kind: str, slug: str, number: int) -> int:
+    keys = w.technique_keys if kind == "technique" else w.scenario_keys
+    if slug in keys:
+        return keys[slug]
+    table = TECHNIQUE_VERSIONS if kind == "technique" else SCENARIO_VERSIONS
+    column = "technique_id" if kind == "technique" else "scenario_id"
+    found = w.retired_key(table, column, slug, number)
+    if found is None:
+        raise Conflict(f"The {kind} {slug!r} of this revision no longer exists.")
+    return found
+
+
+def revert(w: Writer, number: int, diff: list[dict[str, Any]]) -> None:
+    """Apply the inverse of revision `number`'s `diff` through `w`."""
+    conflicts = [f"{c['kind']} {c['id']}" for c in diff if not _still_as_left(w, c)]
+    if conflicts:
+        raise Conflict(
+            f"Revision {number} cannot be reverted: {len(conflicts)} of its changes were "
+            "changed again since. Revert the later revisions first.",
+            conflicts=conflicts[:100],
+        )
+    # Entities first (restored ones are needed by their cells), in the revision's reverse order.
+    ordered = [c for c in reversed(diff) if c["kind"] != "cell"] + [
+        c for c in reversed(diff) if c["kind"] == "cell"
+    ]
+    for change in ordered:
+        _undo(w, number, change)
+
+
+def _undo(w: Writer, number: int, change: dict[str, Any]) -> None:
+    op, kind, ident = change["op"], change["kind"], change["id"]
+    before, after = change["before"], change["after"]
+    if kind == "cell":
+        scenario_id, _, technique_id = ident.partition("/")
+        s_key = _key(w, "scenario", scenario_id, number)
+        t_key = _key(w, "technique", technique_id, number)
+        current = _current(w, kind, ident) or {}
+        restored = None if op == "create" else current | before
+        w.put_cell(s_key, t_key, restored)
+        w.record({"create": "retire", "retire": "create"}.get(op, "update"), kind, ident,
+                 after, before if restored is not None else None)  # fmt: skip
+        return
+    put = w.put_technique if kind == "technique" else w.put_scenario
+    retire = w.retire_technique_rows if kind == "technique" else w.retire_scenario_rows
+    if op == "create":
+        retire(_key(w, kind, ident, number))
+        w.record("retire", kind, ident, after, None)
+    elif op == "retire":
+        put(_key(w, kind, ident, number), ident, before, replace=False)
+        w.record("create", kind, ident, None, before)
+    else:
+        current_id = after.get("id", ident)
+        fields = (_current(w, kind, current_id) or {}) | {
+            k: v for k, v in before.items() if k != "id"
+        }
+        put(_key(w, kind, current_id, number), before.get("id", current_id), fields, replace=True)
+        w.record("update", kind, current_id, after, before)

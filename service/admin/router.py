@@ -1,0 +1,236 @@
+"""Write routes, on the same paths as the reads, plus keys and the audit log (admin scope).
+
+Every write needs a key with `write` scope, `X-Change-Reason` and `If-Match`; it makes exactly
+one revision (or, with `dry_run=true`, returns the diff and writes nothing).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, Path, Query, Request, status
+from starlette.concurrency import run_in_threadpool
+
+from service.admin import bulk, revert, service
+from service.admin import schemas as s
+from service.admin.deps import Writes
+from service.auth import AdminKey, KeyInfo, Scope, create_key, list_keys, revoke_key
+from service.config import get_settings
+from service.db import session_scope
+from service.errors import NotFound, UnsupportedMediaType
+from service.history import audit
+from service.history import schemas as hs
+from service.history import service as history
+from service.http_errors import problem_responses
+from service.routing import DocumentedRoute
+
+router = APIRouter(prefix="/v1", tags=["curation"], route_class=DocumentedRoute)
+admin = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=DocumentedRoute)
+
+WRITE_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
+TechniqueId = Annotated[str, Path(description="Technique id or alias.")]
+ScenarioId = Annotated[str, Path(description="Scenario id, alias or title.")]
+
+
+@router.post(
+    "/techniques",
+    response_model=s.WriteResult,
+    status_code=status.HTTP_201_CREATED,
+    responses=WRITE_ERRORS,
+)
+def create_technique(writes: Writes, body: s.TechniqueCreate) -> s.WriteResult:
+    """Add a technique."""
+    return writes.run(lambda w: service.create_technique(w, body))
+
+
+@router.patch("/techniques/{technique_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
+def update_technique(
+    writes: Writes, technique_id: TechniqueId, body: s.TechniqueUpdate
+) -> s.WriteResult:
+    """Change a technique's fields; a new `id` renames it and keeps the old id as an alias."""
+    return writes.run(lambda w: service.update_technique(w, technique_id, body))
+
+
+@router.delete("/techniques/{technique_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
+def delete_technique(writes: Writes, technique_id: TechniqueId) -> s.WriteResult:
+    """Retire a technique: current reads stop showing it, history keeps it, its id stays taken."""
+    return writes.run(lambda w: service.retire_technique(w, technique_id))
+
+
+@router.post(
+    "/scenarios",
+    response_model=s.WriteResult,
+    status_code=status.HTTP_201_CREATED,
+    responses=WRITE_ERRORS,
+)
+def create_scenario(writes: Writes, body: s.ScenarioCreate) -> s.WriteResult:
+    """Add a scenario."""
+    return writes.run(lambda w: service.create_scenario(w, body))
+
+
+@router.patch("/scenarios/{scenario_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
+def update_scenario(
+    writes: Writes, scenario_id: ScenarioId, body: s.ScenarioUpdate
+) -> s.WriteResult:
+    """Change a scenario's fields; a new `id` renames it and keeps the old id as an alias."""
+    return writes.run(lambda w: service.update_scenario(w, scenario_id, body))
+
+
+@router.delete("/scenarios/{scenario_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
+def delete_scenario(writes: Writes, scenario_id: ScenarioId) -> s.WriteResult:
+    """Retire a scenario: current reads stop showing it, history keeps it, its id stays taken."""
+    return writes.run(lambda w: service.retire_scenario(w, scenario_id))
+
+
+@router.put(
+    "/matrix/{scenario_id}/{technique_id}", response_model=s.WriteResult, responses=WRITE_ERRORS
+)
+def set_cell(
+    writes: Writes, scenario_id: ScenarioId, technique_id: TechniqueId, body: s.CellWrite
+) -> s.WriteResult:
+    """Set one cell of the matrix: support, note and sources."""
+    return writes.run(lambda w: service.set_cell(w, scenario_id, technique_id, body))
+
+
+MATRIX_PATCH_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            'Cells to set. JSON `{"cells": [{"scenario", "technique", "support", '
+            '"note"?, "sources"?}]}`; CSV with the columns of `GET /v1/matrix?format=csv`; '
+            "or a Markdown table in the layout of `GET /v1/matrix?format=markdown` (an empty "
+            "cell changes nothing). Omitted notes and sources keep their current value."
+        ),
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/MatrixPatch"}},
+            "text/csv": {"schema": {"type": "string"}},
+            "text/markdown": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.patch(
+    "/matrix",
+    response_model=s.WriteResult,
+    responses=problem_responses(401, 403, 404, 409, 412, 415, 422, 428),
+    openapi_extra=MATRIX_PATCH_BODY,
+)
+async def apply_matrix(request: Request, writes: Writes) -> s.WriteResult:
+    """Set many cells at once from JSON, CSV or a Markdown table."""
+    body = await request.body()
+    try:
+        edits = bulk.parse_body(request.headers.get("content-type", ""), body)
+    except bulk.UnsupportedBulkType as exc:
+        raise UnsupportedMediaType(str(exc), allowed=list(exc.allowed)) from None
+    except bulk.BulkParseError as exc:
+        raise service.bulk_problem(exc.errors) from None
+    return await run_in_threadpool(writes.run, lambda w: service.apply_cells(w, edits))
+
+
+@router.post(
+    "/revisions/{number}/revert",
+    response_model=s.WriteResult,
+    status_code=status.HTTP_201_CREATED,
+    responses=WRITE_ERRORS,
+)
+def revert_revision(
+    writes: Writes, number: Annotated[int, Path(ge=1, description="The revision to undo.")]
+) -> s.WriteResult:
+    """Make a new revision that undoes revision `number`."""
+
+    def apply(w: Any) -> None:
+        diff = history.revision_diff(w.conn, number)
+        if diff is None:
+            raise NotFound(f"Revision {number} does not exist.", latest_revision=w.snap.revision)
+        revert.revert(w, number, diff)
+
+    return writes.run(apply)
+
+
+def _key_read(info: KeyInfo) -> s.KeyRead:
+    return s.KeyRead(
+        name=info.name,
+        key_id=info.key_id,
+        scope=info.scope,
+        created_at=info.created_at,
+        expires_at=info.expires_at,
+        revoked_at=info.revoked_at,
+    )
+
+
+@admin.post(
+    "/keys",
+    response_model=s.KeyCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 409, 422),
+)
+def create_api_key(request: Request, principal: AdminKey, body: s.KeyCreate) -> s.KeyCreated:
+    """Create an API key; the secret is in this response only."""
+    engine = request.app.state.engine
+    with session_scope(engine, write=True) as session:
+        conn = session.connection()
+        scope = cast(Scope, body.scope)
+        secret = create_key(conn, body.name, scope, body.expires_in_days)
+        info = next(k for k in list_keys(conn) if k.name == body.name)
+        _audit_admin(request, conn, principal.name, f"created key {body.name!r} ({body.scope})")
+    return s.KeyCreated(**_key_read(info).model_dump(), key=secret)
+
+
+@admin.get("/keys", response_model=s.KeyList, responses=problem_responses(401, 403, 422))
+def list_api_keys(request: Request, principal: AdminKey) -> s.KeyList:
+    """List API keys (never their secrets)."""
+    with request.app.state.engine.connect() as conn:
+        return s.KeyList(items=[_key_read(k) for k in list_keys(conn)])
+
+
+@admin.delete(
+    "/keys/{name}", response_model=s.KeyRead, responses=problem_responses(401, 403, 404, 422)
+)
+def revoke_api_key(request: Request, principal: AdminKey, name: str) -> s.KeyRead:
+    """Revoke an API key; it stops working at once."""
+    with session_scope(request.app.state.engine, write=True) as session:
+        conn = session.connection()
+        info = revoke_key(conn, name)
+        _audit_admin(request, conn, principal.name, f"revoked key {name!r}")
+    return _key_read(info)
+
+
+def _audit_admin(request: Request, conn: Any, key_name: str, detail: str) -> None:
+    audit.record(
+        conn,
+        audit.Attempt(
+            key_name=key_name,
+            action=getattr(request.scope.get("route"), "name", "admin"),
+            target=request.url.path,
+            status=200,
+            request_id=str(getattr(request.state, "request_id", "")),
+            client=request.client.host if request.client else None,
+            detail=detail,
+        ),
+    )
+    request.state.audited = True
+
+
+@admin.get("/audit", response_model=hs.AuditList, responses=problem_responses(401, 403, 422))
+def list_audit(
+    request: Request,
+    principal: AdminKey,
+    key: Annotated[str | None, Query(description="Only attempts by this key name.")] = None,
+    action: Annotated[
+        str | None, Query(description="Only this operation, e.g. `set_cell`.")
+    ] = None,
+    outcome: Annotated[
+        str | None, Query(pattern="^(ok|dry_run|refused|error)$", description="Only this outcome.")
+    ] = None,
+    status_code: Annotated[int | None, Query(alias="status", ge=100, le=599)] = None,
+    since: Annotated[datetime | None, Query(description="From this time (ISO 8601).")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time (ISO 8601).")] = None,
+    limit: Annotated[int, Query(ge=1, le=get_settings().max_page_size)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> hs.AuditList:
+    """List write attempts, accepted and refused, newest first."""
+    where = audit.AuditFilter(key, action, outcome, status_code, since, until)
+    with request.app.state.engine.connect() as conn:
+        return audit.list_entries(conn, where, limit, offset)

@@ -1,0 +1,275 @@
+"""Curators' operations on the data, each applied through a `Writer` (one revision a write)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from service.admin import schemas as s
+from service.admin.bulk import CellEdit, RowError
+from service.admin.writer import (
+    SCENARIO_VERSIONS,
+    SCENARIOS,
+    TECHNIQUE_VERSIONS,
+    TECHNIQUES,
+    Writer,
+    scenario_fields,
+    technique_fields,
+)
+from service.catalog import service as catalog
+from service.errors import Conflict, InvalidInput, closest
+from service.snapshot import CellData, Snapshot, TechniqueData
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    keys = [k for k in after if before.get(k) != after[k]]
+    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
+def _clean_aliases(aliases: Sequence[str], own_id: str) -> list[str]:
+    seen: set[str] = {own_id.casefold()}
+    out: list[str] = []
+    for alias in aliases:
+        if alias.casefold() not in seen:
+            seen.add(alias.casefold())
+            out.append(alias)
+    return out
+
+
+def _check_technique_spellings(snap: Snapshot, own: str | None, spellings: Sequence[str]) -> None:
+    for spelling in spellings:
+        holder = snap.technique_lookup.get(spelling.casefold())
+        if holder is not None and holder != own:
+            raise Conflict(
+                f"{spelling!r} already names the technique {holder!r}; ids and aliases are unique.",
+                conflicting=holder,
+            )
+
+
+def _check_scenario_spellings(snap: Snapshot, own: str | None, spellings: Sequence[str]) -> None:
+    for spelling in spellings:
+        holder = snap.scenario_lookup.get(spelling.casefold())
+        if holder is not None and holder != own:
+            raise Conflict(
+                f"{spelling!r} already names the scenario {holder!r}; ids, aliases and titles "
+                "are unique.",
+                conflicting=holder,
+            )
+
+
+def _parent(snap: Snapshot, value: str | None, child: str | None) -> str | None:
+    if value is None:
+        return None
+    found = snap.find_technique(value)
+    if found is None:
+        raise InvalidInput(
+            f"The parent {value!r} is not a technique.",
+            allowed=list(snap.techniques),
+            did_you_mean=closest(value, snap.techniques),
+            errors=[{"location": "body.parent", "message": "unknown technique", "input": value}],
+        )
+    node: str | None = found.id
+    while node is not None:
+        if node == child:
+            raise InvalidInput(
+                f"{value!r} cannot be the parent of {child!r}: that would make a cycle.",
+                errors=[{"location": "body.parent", "message": "cycle", "input": value}],
+            )
+        node = snap.techniques[node].parent
+    return found.id
+
+
+def create_technique(w: Writer, body: s.TechniqueCreate) -> None:
+    snap = w.snap
+    if w.slug_ever_used(TECHNIQUE_VERSIONS, body.id):
+        raise Conflict(
+            f"The id {body.id!r} is or was used by a technique; ids are never reused. "
+            "Choose another id, or revert the revision that retired it.",
+        )
+    aliases = _clean_aliases(body.aliases, body.id)
+    _check_technique_spellings(snap, None, [body.id, *aliases])
+    fields = body.model_dump(mode="json", exclude={"id"}) | {
+        "aliases": aliases,
+        "parent": _parent(snap, body.parent, body.id),
+    }
+    key = w.new_entity(TECHNIQUES)
+    w.put_technique(key, body.id, fields, replace=False)
+    w.record("create", "technique", body.id, None, fields)
+
+
+def update_technique(w: Writer, value: str, body: s.TechniqueUpdate) -> None:
+    snap = w.snap
+    t = catalog.technique(snap, value)
+    before = technique_fields(t)
+    given = body.model_dump(mode="json", exclude_unset=True)
+    new_id = given.pop("id", None) or t.id
+    after = before | given
+    if "parent" in given:
+        after["parent"] = _parent(snap, given["parent"], t.id)
+    aliases = list(after["aliases"])
+    if new_id != t.id:
+        if w.slug_ever_used(TECHNIQUE_VERSIONS, new_id) and snap.find_technique(new_id) != t:
+            raise Conflict(
+                f"The id {new_id!r} is or was used by a technique; ids are never reused."
+            )
+        aliases.append(t.id)  # the old id keeps working for clients that stored it
+    after["aliases"] = _clean_aliases(aliases, new_id)
+    _check_technique_spellings(snap, t.id, [new_id, *after["aliases"]])
+    changed_before, changed_after = _diff(before, after)
+    if new_id != t.id:
+        changed_before["id"], changed_after["id"] = t.id, new_id
+    if not changed_after:
+        return
+    w.put_technique(t.key, new_id, after, replace=True)
+    w.record("update", "technique", t.id, changed_before, changed_after)
+
+
+def retire_technique(w: Writer, value: str) -> None:
+    snap = w.snap
+    t = catalog.technique(snap, value)
+    children = [c.id for c in snap.techniques.values() if c.parent == t.id]
+    if children:
+        raise Conflict(
+            f"{t.id!r} is the parent of {', '.join(children)}; change their parent first.",
+            children=children,
+        )
+    w.retire_technique_rows(t.key)
+    w.record("retire", "technique", t.id, technique_fields(t), None)
+    for (scenario_id, technique_id), cell in snap.cells.items():
+        if technique_id == t.id:
+            w.record("retire", "cell", f"{scenario_id}/{technique_id}", _cell_fields(cell), None)
+
+
+def create_scenario(w: Writer, body: s.ScenarioCreate) -> None:
+    snap = w.snap
+    if w.slug_ever_used(SCENARIO_VERSIONS, body.id):
+        raise Conflict(
+            f"The id {body.id!r} is or was used by a scenario; ids are never reused.",
+        )
+    aliases = _clean_aliases(body.aliases, body.id)
+    _check_scenario_spellings(snap, None, [body.id, body.title, *aliases])
+    fields = body.model_dump(mode="json", exclude={"id"}) | {"aliases": aliases}
+    key = w.new_entity(SCENARIOS)
+    w.put_scenario(key, body.id, fields, replace=False)
+    w.record("create", "scenario", body.id, None, fields)
+
+
+def update_scenario(w: Writer, value: str, body: s.ScenarioUpdate) -> None:
+    snap = w.snap
+    sc = catalog.scenario(snap, value)
+    before = scenario_fields(sc)
+    given = body.model_dump(mode="json", exclude_unset=True)
+    new_id = given.pop("id", None) or sc.id
+    after = before | given
+    aliases = list(after["aliases"])
+    if new_id != sc.id:
+        if w.slug_ever_used(SCENARIO_VERSIONS, new_id) and snap.find_scenario(new_id) != sc:
+            raise Conflict(f"The id {new_id!r} is or was used by a scenario; ids are never reused.")
+        aliases.append(sc.id)
+    after["aliases"] = _clean_aliases(aliases, new_id)
+    _check_scenario_spellings(snap, sc.id, [new_id, after["title"], *after["aliases"]])
+    changed_before, changed_after = _diff(before, after)
+    if new_id != sc.id:
+        changed_before["id"], changed_after["id"] = sc.id, new_id
+    if not changed_after:
+        return
+    w.put_scenario(sc.key, new_id, after, replace=True)
+    w.record("update", "scenario", sc.id, changed_before, changed_after)
+
+
+def retire_scenario(w: Writer, value: str) -> None:
+    snap = w.snap
+    sc = catalog.scenario(snap, value)
+    w.retire_scenario_rows(sc.key)
+    w.record("retire", "scenario", sc.id, scenario_fields(sc), None)
+    for (scenario_id, technique_id), cell in snap.cells.items():
+        if scenario_id == sc.id:
+            w.record("retire", "cell", f"{scenario_id}/{technique_id}", _cell_fields(cell), None)
+
+
+def _cell_fields(cell: CellData) -> dict[str, Any]:
+    return {"support": cell.support, "note": cell.note, "sources": list(cell.sources)}
+
+
+def set_cell(w: Writer, scenario_value: str, technique_value: str, body: s.CellWrite) -> None:
+    sc = catalog.scenario(w.snap, scenario_value)
+    t = catalog.technique(w.snap, technique_value)
+    _set_cell(w, sc.id, t, body.model_dump(mode="json"))
+
+
+def _set_cell(w: Writer, scenario_id: str, t: TechniqueData, after: dict[str, Any]) -> None:
+    current = w.snap.cells.get((scenario_id, t.id))
+    ident = f"{scenario_id}/{t.id}"
+    if current is None:
+        w.put_cell(w.snap.scenarios[scenario_id].key, t.key, after)
+        w.record("create", "cell", ident, None, after)
+        return
+    changed_before, changed_after = _diff(_cell_fields(current), after)
+    if changed_after:
+        w.put_cell(w.snap.scenarios[scenario_id].key, t.key, after)
+        w.record("update", "cell", ident, changed_before, changed_after)
+
+
+def apply_cells(w: Writer, edits: Sequence[CellEdit]) -> None:
+    """Apply bulk edits; any unknown id or duplicate fails the whole write with every bad row."""
+    snap = w.snap
+    errors: list[RowError] = []
+    resolved: list[tuple[CellEdit, str, TechniqueData]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for edit in edits:
+        sc = snap.find_scenario(edit.scenario)
+        t = snap.find_technique(edit.technique)
+        if sc is None:
+            errors.append(_unknown(edit.row, "scenario", edit.scenario, list(snap.scenarios)))
+        if t is None:
+            errors.append(_unknown(edit.row, "technique", edit.technique, list(snap.techniques)))
+        if sc is None or t is None:
+            continue
+        key = (sc.id, t.id)
+        if key in seen:
+            errors.append(
+                RowError(
+                    edit.row,
+                    "cell",
+                    f"{sc.id}/{t.id} was already set on row {seen[key]}.",
+                    value=f"{edit.scenario}/{edit.technique}",
+                )
+            )
+            continue
+        seen[key] = edit.row
+        resolved.append((edit, sc.id, t))
+    if errors:
+        raise bulk_problem(errors)
+    for edit, scenario_id, t in resolved:
+        current = snap.cells.get((scenario_id, t.id))
+        after = {
+            "support": edit.support,
+            "note": edit.note if edit.note is not None else (current.note if current else ""),
+            "sources": list(edit.sources)
+            if edit.sources is not None
+            else (list(current.sources) if current else []),
+        }
+        _set_cell(w, scenario_id, t, after)
+
+
+def _unknown(row: int, field: str, value: str, allowed: list[str]) -> RowError:
+    guess = closest(value, allowed)
+    hint = f" Did you mean {guess!r}?" if guess else ""
+    return RowError(row, field, f"Unknown {field} {value!r}.{hint}", tuple(allowed), value)
+
+
+def bulk_problem(errors: Sequence[RowError]) -> InvalidInput:
+    """A 422 listing every bad row: where, what, and what is allowed there."""
+    return InvalidInput(
+        f"{len(errors)} row(s) are invalid; nothing was changed.",
+        errors=[
+            {
+                "row": e.row,
+                "location": e.field,
+                "message": e.message,
+                **({"allowed": list(e.allowed)} if e.allowed else {}),
+                **({"input": e.value} if e.value is not None else {}),
+            }
+            for e in errors
+        ],
+    )

@@ -1,0 +1,232 @@
+"""The one way data changes: a `Writer` opens a revision, applies changes and records the diff.
+
+Every write path (single edits, bulk edits, reverts) goes through a Writer inside the request's
+transaction, so the version rows, the revision and its audit entry commit together or not at all.
+A write names the revision it was based on (If-Match); the revision row it inserts is the lock:
+a concurrent writer based on the same revision collides on that primary key and gets 412.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from service.db import current_revision
+from service.errors import PreconditionFailed
+from service.models import (
+    CellVersion,
+    Revision,
+    Scenario,
+    ScenarioVersion,
+    Technique,
+    TechniqueVersion,
+    table_of,
+)
+from service.snapshot import ScenarioData, Snapshot, TechniqueData
+
+REVISIONS = table_of(Revision)
+TECHNIQUES = table_of(Technique)
+TECHNIQUE_VERSIONS = table_of(TechniqueVersion)
+SCENARIOS = table_of(Scenario)
+SCENARIO_VERSIONS = table_of(ScenarioVersion)
+CELL_VERSIONS = table_of(CellVersion)
+
+TECHNIQUE_FIELDS = (
+    "name", "full_name", "category", "summary", "aliases", "paper", "facts", "libraries",
+    "parent", "sources",
+)  # fmt: skip
+SCENARIO_FIELDS = ("title", "kind", "description", "aliases", "sources")
+CELL_FIELDS = ("support", "note", "sources")
+
+
+@dataclass(frozen=True, slots=True)
+class WriteContext:
+    """Who writes, why, and which revision they read before writing."""
+
+    author: str
+    reason: str
+    based_on: int
+
+
+def technique_fields(t: TechniqueData) -> dict[str, Any]:
+    """A technique's editable fields as plain JSON values (the diff's vocabulary)."""
+    return {
+        "name": t.name,
+        "full_name": t.full_name,
+        "category": t.category,
+        "summary": t.summary,
+        "aliases": list(t.aliases),
+        "paper": dict(t.paper) if t.paper else None,
+        "facts": [dict(f) for f in t.facts],
+        "libraries": [dict(lib) for lib in t.libraries],
+        "parent": t.parent,
+        "sources": list(t.sources),
+    }
+
+
+def scenario_fields(sc: ScenarioData) -> dict[str, Any]:
+    return {
+        "title": sc.title,
+        "kind": sc.kind,
+        "description": sc.description,
+        "aliases": list(sc.aliases),
+        "sources": list(sc.sources),
+    }
+
+
+class Writer:
+    """Applies changes to the data on top of `snap` as one new revision.
+
+    Call `open()` first; `finish()` stores the diff (or removes the revision if nothing changed).
+    """
+
+    def __init__(self, session: Session, snap: Snapshot, ctx: WriteContext) -> None:
+        self.session = session
+        self.snap = snap
+        self.ctx = ctx
+        self.number = snap.revision + 1
+        self.changes: list[dict[str, Any]] = []
+        self.technique_keys = {t.id: t.key for t in snap.techniques.values()}
+        self.scenario_keys = {sc.id: sc.key for sc in snap.scenarios.values()}
+
+    @property
+    def conn(self) -> sa.Connection:
+        return self.session.connection()
+
+    def open(self) -> None:
+        """Check the client's revision is current and claim the next number (412 otherwise)."""
+        current = current_revision(self.conn)
+        if self.ctx.based_on != current or self.snap.revision != current:
+            raise stale(self.ctx.based_on, current)
+        try:
+            with self.session.begin_nested():
+                self.conn.execute(
+                    REVISIONS.insert().values(
+                        number=self.number,
+                        created_at=datetime.now(UTC),
+                        author=self.ctx.author,
+                        reason=self.ctx.reason,
+                        diff=[],
+                    )
+                )
+        except IntegrityError:
+            # Another writer based on the same revision committed first.
+            raise stale(self.ctx.based_on, current_revision(self.conn)) from None
+
+    def finish(self) -> int | None:
+        """Store the diff; returns the new revision number, or None when nothing changed."""
+        if not self.changes:
+            self.conn.execute(REVISIONS.delete().where(REVISIONS.c.number == self.number))
+            return None
+        self.conn.execute(
+            REVISIONS.update().where(REVISIONS.c.number == self.number).values(diff=self.changes)
+        )
+        return self.number
+
+    def record(
+        self,
+        op: str,
+        kind: str,
+        ident: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        self.changes.append({"op": op, "kind": kind, "id": ident, "before": before, "after": after})
+
+    # -- version rows -------------------------------------------------------------------
+
+    def _close(self, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
+        result = self.conn.execute(
+            table.update().where(*where, table.c.valid_to.is_(None)).values(valid_to=self.number)
+        )
+        return int(result.rowcount)
+
+    def new_entity(self, table: sa.Table) -> int:
+        result = self.conn.execute(
+            table.insert().values(created_in=self.number).returning(table.c.id)
+        )
+        return int(result.scalar_one())
+
+    def put_technique(self, key: int, slug: str, fields: dict[str, Any], *, replace: bool) -> None:
+        """Write the version row of technique `key` (closing the current one when `replace`)."""
+        if replace:
+            self._close(TECHNIQUE_VERSIONS, TECHNIQUE_VERSIONS.c.technique_id == key)
+        parent = fields["parent"]
+        values = {k: v for k, v in fields.items() if k != "parent"}
+        self.conn.execute(
+            TECHNIQUE_VERSIONS.insert().values(
+                technique_id=key,
+                slug=slug,
+                valid_from=self.number,
+                parent_id=self.technique_keys[parent] if parent else None,
+                **values,
+            )
+        )
+        self.technique_keys[slug] = key
+
+    def retire_technique_rows(self, key: int) -> None:
+        self._close(TECHNIQUE_VERSIONS, TECHNIQUE_VERSIONS.c.technique_id == key)
+        self._close(CELL_VERSIONS, CELL_VERSIONS.c.technique_id == key)
+
+    def put_scenario(self, key: int, slug: str, fields: dict[str, Any], *, replace: bool) -> None:
+        if replace:
+            self._close(SCENARIO_VERSIONS, SCENARIO_VERSIONS.c.scenario_id == key)
+        self.conn.execute(
+            SCENARIO_VERSIONS.insert().values(
+                scenario_id=key, slug=slug, valid_from=self.number, **fields
+            )
+        )
+        self.scenario_keys[slug] = key
+
+    def retire_scenario_rows(self, key: int) -> None:
+        self._close(SCENARIO_VERSIONS, SCENARIO_VERSIONS.c.scenario_id == key)
+        self._close(CELL_VERSIONS, CELL_VERSIONS.c.scenario_id == key)
+
+    def put_cell(
+        self, scenario_key: int, technique_key: int, fields: dict[str, Any] | None
+    ) -> None:
+        """Replace a cell's content; None removes it (the cell reads as unknown again)."""
+        self._close(
+            CELL_VERSIONS,
+            CELL_VERSIONS.c.scenario_id == scenario_key,
+            CELL_VERSIONS.c.technique_id == technique_key,
+        )
+        if fields is not None:
+            self.conn.execute(
+                CELL_VERSIONS.insert().values(
+                    scenario_id=scenario_key,
+                    technique_id=technique_key,
+                    valid_from=self.number,
+                    **fields,
+                )
+            )
+
+    def slug_ever_used(self, table: sa.Table, slug: str) -> bool:
+        """True when any version, current or retired, ever carried this slug."""
+        found = self.conn.execute(sa.select(table.c.id).where(table.c.slug == slug).limit(1))
+        return found.first() is not None
+
+    def retired_key(
+        self, table: sa.Table, key_column: str, slug: str, closed_in: int
+    ) -> int | None:
+        """The entity whose version with `slug` was closed by revision `closed_in` (for reverts)."""
+        row = self.conn.execute(
+            sa.select(table.c[key_column]).where(
+                table.c.slug == slug, table.c.valid_to == closed_in
+            )
+        ).first()
+        return int(row[0]) if row else None
+
+
+def stale(based_on: int, current: int) -> PreconditionFailed:
+    return PreconditionFailed(
+        f"You read revision {based_on}, but the data is now at revision {current}; "
+        "read it again and retry.",
+        current_revision=current,
+        current_etag=f'"rev-{current}"',
+    )

@@ -1,0 +1,198 @@
+"""API keys, scopes, and the dependencies that enforce them.
+
+A key reads `ftm_<key_id>_<secret>`. Only the SHA-256 of the whole key is stored; the key id
+finds the row and the hash is compared in constant time. Scopes nest: read < write < admin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+
+from service.errors import Conflict, Forbidden, NotFound, Unauthorized
+from service.models import ApiKey, table_of
+
+Scope = Literal["read", "write", "admin"]
+SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
+KEY_PREFIX = "ftm"
+CHALLENGE = 'Bearer realm="ftmatrix"'
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the key's name and scope (anonymous readers have no key)."""
+
+    name: str
+    scope: Scope
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    name: str
+    key_id: str
+    scope: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def create_key(
+    conn: sa.Connection, name: str, scope: Scope, expires_in_days: int | None = None
+) -> str:
+    """Store a new key and return its secret form (the only time it exists in clear)."""
+    keys = table_of(ApiKey)
+    if conn.execute(sa.select(keys.c.id).where(keys.c.name == name)).first() is not None:
+        raise Conflict(f"A key named {name!r} already exists; names are never reused.")
+    key_id = secrets.token_hex(6)
+    key = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+    now = datetime.now(UTC)
+    conn.execute(
+        keys.insert().values(
+            key_id=key_id,
+            name=name,
+            scope=scope,
+            secret_hash=hash_key(key),
+            created_at=now,
+            expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+        )
+    )
+    return key
+
+
+def list_keys(conn: sa.Connection) -> list[KeyInfo]:
+    """Every key, oldest first, without secrets."""
+    keys = table_of(ApiKey)
+    rows = conn.execute(
+        sa.select(
+            keys.c.name,
+            keys.c.key_id,
+            keys.c.scope,
+            keys.c.created_at,
+            keys.c.expires_at,
+            keys.c.revoked_at,
+        ).order_by(keys.c.id)
+    ).all()
+    return [
+        KeyInfo(name, key_id, scope, _utc(created) or created, _utc(expires), _utc(revoked))
+        for name, key_id, scope, created, expires, revoked in rows
+    ]
+
+
+def revoke_key(conn: sa.Connection, name: str) -> KeyInfo:
+    """Revoke a key by name (idempotent: revoking twice keeps the first time)."""
+    keys = table_of(ApiKey)
+    conn.execute(
+        keys.update()
+        .where(keys.c.name == name, keys.c.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    found = next((k for k in list_keys(conn) if k.name == name), None)
+    if found is None:
+        raise NotFound(f"No key named {name!r}.", allowed=[k.name for k in list_keys(conn)])
+    return found
+
+
+def authenticate(conn: sa.Connection, key: str, now: datetime | None = None) -> Principal:
+    """The principal a key stands for; 401 for a malformed, unknown, expired or revoked key."""
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        raise _unauthorized("The API key is malformed.")
+    keys = table_of(ApiKey)
+    row = conn.execute(
+        sa.select(
+            keys.c.name, keys.c.scope, keys.c.secret_hash, keys.c.expires_at, keys.c.revoked_at
+        ).where(keys.c.key_id == parts[1])
+    ).first()
+    # Hash and compare even for an unknown id, so timing does not tell ids apart.
+    expected = row.secret_hash if row is not None else hash_key("")
+    if not hmac.compare_digest(hash_key(key), expected) or row is None:
+        raise _unauthorized("The API key is not valid.")
+    now = now or datetime.now(UTC)
+    if row.revoked_at is not None:
+        raise _unauthorized("The API key has been revoked.")
+    expires = _utc(row.expires_at)
+    if expires is not None and expires <= now:
+        raise _unauthorized("The API key has expired.")
+    return Principal(name=row.name, scope=row.scope)
+
+
+def _unauthorized(detail: str) -> Unauthorized:
+    return Unauthorized(detail, headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'})
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("Send the key as `Authorization: Bearer <key>`.")
+    return token.strip()
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+async def check_key(request: Request, scope: Scope) -> Principal:
+    """Admit a key with at least `scope` (401 without a valid key, 403 with a narrower one)."""
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized(
+            f"This operation needs an API key with scope {scope!r}.",
+            headers={"WWW-Authenticate": CHALLENGE},
+        )
+
+    def lookup() -> Principal:
+        with _engine(request).connect() as conn:
+            return authenticate(conn, token)
+
+    principal = await run_in_threadpool(lookup)
+    # The audit middleware reads this to name the caller of a refused write.
+    request.state.key_name = principal.name
+    if SCOPES.index(principal.scope) < SCOPES.index(scope):
+        raise Forbidden(
+            f"The key {principal.name!r} has scope {principal.scope!r}; "
+            f"this operation needs {scope!r}.",
+            allowed=list(SCOPES[SCOPES.index(scope) :]),
+        )
+    return principal
+
+
+def requires(scope: Scope) -> Any:
+    """A dependency admitting keys with at least `scope`; it resolves to the `Principal`."""
+
+    async def dependency(request: Request) -> Principal:
+        return await check_key(request, scope)
+
+    return Depends(dependency)
+
+
+async def reader(request: Request) -> None:
+    """On reads: open, unless FTM_REQUIRE_READ_KEY is set, then at least a `read` key."""
+    if request.app.state.settings.require_read_key:
+        await check_key(request, "read")
+
+
+WriteKey = Annotated[Principal, requires("write")]
+AdminKey = Annotated[Principal, requires("admin")]
