@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request, Response
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from service.admin.schemas import Change, WriteResult
 from service.admin.writer import WriteContext, Writer, stale
@@ -72,19 +72,8 @@ class WriteRunner:
                     revision=current, created_revision=None, dry_run=True, changes=changes
                 )
             else:
-                audit.record(
-                    session.connection(),
-                    audit.Attempt(
-                        key_name=self.principal.name,
-                        action=getattr(self.request.scope.get("route"), "name", "write"),
-                        target=self.request.url.path,
-                        status=getattr(self.request.scope.get("route"), "status_code", None)
-                        or 200,
-                        request_id=str(getattr(state, "request_id", "")),
-                        client=self.request.client.host if self.request.client else None,
-                        revision=created,
-                        detail=self.reason,
-                    ),
+                record_success(
+                    self.request, session.connection(), self.principal, self.reason, created
                 )
                 result = WriteResult(
                     revision=created or current,
@@ -97,6 +86,30 @@ class WriteRunner:
         self.response.headers["ETag"] = etag_for(result.revision)
         self.response.headers["X-Revision"] = str(result.revision)
         return result
+
+
+def record_success(
+    request: Request,
+    conn: Connection,
+    principal: Principal,
+    detail: str,
+    revision: int | None = None,
+) -> None:
+    """Audit an accepted write on the write's own connection, so both commit together."""
+    route = request.scope.get("route")
+    audit.record(
+        conn,
+        audit.Attempt(
+            key_name=principal.name,
+            action=getattr(route, "name", None) or f"{request.method} {request.url.path}",
+            target=request.url.path,
+            status=getattr(route, "status_code", None) or 200,
+            request_id=str(getattr(request.state, "request_id", "")),
+            client=request.client.host if request.client else None,
+            revision=revision,
+            detail=detail,
+        ),
+    )
 
 
 def write_runner(

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.admin import bulk, revert, service
 from service.admin import schemas as s
-from service.admin.deps import Writes
+from service.admin.deps import Writes, record_success
 from service.auth import AdminKey, KeyInfo, Scope, create_key, list_keys, revoke_key
 from service.config import get_settings
 from service.db import session_scope
@@ -174,7 +174,8 @@ def create_api_key(request: Request, principal: AdminKey, body: s.KeyCreate) -> 
         scope = cast(Scope, body.scope)
         secret = create_key(conn, body.name, scope, body.expires_in_days)
         info = next(k for k in list_keys(conn) if k.name == body.name)
-        _audit_admin(request, conn, principal.name, f"created key {body.name!r} ({body.scope})")
+        record_success(request, conn, principal, f"created key {body.name!r} ({body.scope})")
+    request.state.audited = True
     return s.KeyCreated(**_key_read(info).model_dump(), key=secret)
 
 
@@ -193,24 +194,9 @@ def revoke_api_key(request: Request, principal: AdminKey, name: str) -> s.KeyRea
     with session_scope(request.app.state.engine, write=True) as session:
         conn = session.connection()
         info = revoke_key(conn, name)
-        _audit_admin(request, conn, principal.name, f"revoked key {name!r}")
-    return _key_read(info)
-
-
-def _audit_admin(request: Request, conn: Any, key_name: str, detail: str) -> None:
-    audit.record(
-        conn,
-        audit.Attempt(
-            key_name=key_name,
-            action=getattr(request.scope.get("route"), "name", "admin"),
-            target=request.url.path,
-            status=200,
-            request_id=str(getattr(request.state, "request_id", "")),
-            client=request.client.host if request.client else None,
-            detail=detail,
-        ),
-    )
+        record_success(request, conn, principal, f"revoked key {name!r}")
     request.state.audited = True
+    return _key_read(info)
 
 
 @admin.get("/audit", response_model=hs.AuditList, responses=problem_responses(401, 403, 422))

@@ -333,3 +333,45 @@ def test_alias_collisions_are_409(client: TestClient, h: Headers) -> None:
     assert response.json()["conflicting"] == "dora"
     cycle = client.patch("/v1/techniques/lora", json={"parent": "qlora"}, headers=h())
     assert cycle.status_code == 422
+
+
+def test_audit_log_filters_and_pages(client: TestClient, h: Headers, admin_key: str) -> None:
+    client.put("/v1/matrix/qa-tasks/lora", json={"support": "no"}, headers=h())
+    client.put("/v1/matrix/qa-tasks/lora", json={"support": "no"}, headers=h())  # stale: 412
+    client.put("/v1/matrix/qa-tasks/lora", json={"support": "no"})  # no key: 401
+    auth_header = {"Authorization": f"Bearer {admin_key}"}
+    client.post("/v1/admin/keys", json={"name": "bot", "scope": "read"}, headers=auth_header)
+    everything = audit_rows(client, admin_key)
+    assert [(r["action"], r["status"]) for r in everything] == [
+        ("create_api_key", 201),
+        ("set_cell", 401),
+        ("set_cell", 412),
+        ("set_cell", 200),
+    ]
+    assert "bot" in everything[0]["detail"]
+    assert [r["status"] for r in audit_rows(client, admin_key, outcome="refused")] == [401, 412]
+    assert [r["status"] for r in audit_rows(client, admin_key, key="curator")] == [412, 200]
+    assert len(audit_rows(client, admin_key, action="set_cell", status=412)) == 1
+    first = everything[-1]["created_at"]
+    assert len(audit_rows(client, admin_key, since=first)) == 4
+    assert audit_rows(client, admin_key, until=first) == []
+    page = client.get(
+        "/v1/admin/audit", params={"limit": 2, "offset": 1}, headers=auth_header
+    ).json()
+    assert (page["total"], [r["status"] for r in page["items"]]) == (4, [401, 412])
+    bad = client.get("/v1/admin/audit", params={"outcome": "maybe"}, headers=auth_header)
+    assert bad.status_code == 422
+
+
+def test_request_id_is_echoed_and_recorded(client: TestClient, h: Headers, admin_key: str) -> None:
+    response = client.put(
+        "/v1/matrix/qa-tasks/lora",
+        json={"support": "no"},
+        headers=h() | {"X-Request-ID": "ci-run-42"},
+    )
+    assert response.headers["x-request-id"] == "ci-run-42"
+    assert audit_rows(client, admin_key)[0]["request_id"] == "ci-run-42"
+    generated = client.get("/v1/matrix").headers["x-request-id"]
+    assert len(generated) == 32
+    unsafe = client.get("/v1/matrix", headers={"X-Request-ID": "bad id\\n"})
+    assert unsafe.headers["x-request-id"] != "bad id\\n"
