@@ -81,6 +81,7 @@ cell_version_t = sa.table(
 )
 
 SEED_AUTHOR = "ftmatrix seed"
+JSON_PAIR_FIELDS = ("caveats", "settings", "versions", "recommended_versions", "sources")
 
 
 def load_json(name: str) -> Any:
@@ -130,11 +131,27 @@ def replace_current(
     return dict(old)
 
 
-def undo_revision(conn: sa.Connection, number: int) -> None:
-    """Remove everything revision `number` wrote and reopen what it closed (downgrades)."""
-    for table in (cell_version_t, technique_version_t, scenario_version_t):
+def undo_revision(conn: sa.Connection, number: int, *, pairs: bool = False) -> None:
+    """Remove everything revision `number` wrote and reopen what it closed (downgrades).
+
+    `pairs` includes the pair_version table, which exists only from migration 0005 on.
+    """
+    tables = (cell_version_t, technique_version_t, scenario_version_t)
+    for table in (pair_version_t, *tables) if pairs else tables:
         conn.execute(table.delete().where(table.c.valid_from == number))
         conn.execute(table.update().where(table.c.valid_to == number).values(valid_to=None))
     for table in (technique_t, scenario_t):
         conn.execute(table.delete().where(table.c.created_in == number))
     conn.execute(revision_t.delete().where(revision_t.c.number == number))
+
+
+pair_version_t = sa.table(
+    "pair_version",
+    *(
+        sa.column(name, sa.JSON if name in JSON_PAIR_FIELDS else None)
+        for name in (
+            "low_id", "high_id", "valid_from", "valid_to", "verdict", "note", "caveats",
+            "settings", "versions", "recommended_versions", "since", "confidence", "sources",
+        )
+    ),
+)  # fmt: skip

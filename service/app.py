@@ -14,6 +14,7 @@ from service.admin.router import admin as admin_router
 from service.admin.router import router as curation_router
 from service.admin.schemas import MatrixPatch
 from service.catalog.router import router as catalog_router
+from service.compat.router import router as compat_router
 from service.config import Settings, get_settings
 from service.db import create_db_engine
 from service.deps import NotModified
@@ -23,7 +24,7 @@ from service.http_errors import install_error_handlers
 from service.middleware import RequestContext
 from service.snapshot import SnapshotStore
 
-ROUTERS = (catalog_router, history_router, curation_router, admin_router)
+ROUTERS = (catalog_router, compat_router, history_router, curation_router, admin_router)
 
 DESCRIPTION = """\
 Which fine-tuning technique suits which scenario, with the sources behind every answer.

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPBearer
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -179,10 +180,22 @@ async def check_key(request: Request, scope: Scope) -> Principal:
     return principal
 
 
-def requires(scope: Scope) -> Any:
-    """A dependency admitting keys with at least `scope`; it resolves to the `Principal`."""
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An ftmatrix API key: `Authorization: Bearer ftm_...`.",
+)
 
-    async def dependency(request: Request) -> Principal:
+
+def requires(scope: Scope) -> Any:
+    """A dependency admitting keys with at least `scope`; it resolves to the `Principal`.
+
+    It also declares the bearer scheme on the operation in the OpenAPI document.
+    """
+
+    async def dependency(
+        request: Request, _credentials: Annotated[Any, Security(BEARER)] = None
+    ) -> Principal:
         return await check_key(request, scope)
 
     return Depends(dependency)

@@ -161,6 +161,46 @@ class CellVersion(SQLModel, table=True):
     sources: list[str] = _json()
 
 
+class PairVersion(SQLModel, table=True):
+    """What is known about combining two techniques, between two revisions.
+
+    A pair is unordered: `low_id` is the smaller technique id, `high_id` the larger.
+    """
+
+    __tablename__ = "pair_version"
+    __table_args__ = (
+        sa.Index(
+            "uq_pair_version_current",
+            "low_id",
+            "high_id",
+            unique=True,
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
+        ),
+        sa.CheckConstraint(
+            "verdict IN ('compatible', 'caveats', 'incompatible', 'not_applicable', 'unknown')",
+            name="verdict",
+        ),
+        sa.CheckConstraint("confidence IN ('high', 'medium', 'low')", name="confidence"),
+        sa.CheckConstraint("low_id < high_id", name="ordered"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    low_id: int = Field(foreign_key="technique.id", index=True, ondelete="RESTRICT")
+    high_id: int = Field(foreign_key="technique.id", index=True, ondelete="RESTRICT")
+    valid_from: int = _rev_fk(nullable=False)
+    valid_to: int | None = _rev_fk(nullable=True)
+    verdict: str = Field(max_length=16)
+    note: str = Field(default="", max_length=4000)
+    caveats: list[str] = _json()
+    settings: list[str] = _json()
+    versions: dict[str, str] = _json()
+    recommended_versions: dict[str, str] = _json()
+    since: str | None = Field(default=None, max_length=1000)
+    confidence: str = Field(max_length=8)
+    sources: list[str] = _json()
+
+
 class ApiKey(SQLModel, table=True):
     """An API key: its public id and name, scope, lifetime, and only a hash of its secret."""
 

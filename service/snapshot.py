@@ -18,7 +18,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from service.db import current_revision
-from service.models import CellVersion, Revision, ScenarioVersion, TechniqueVersion, table_of
+from service.models import (
+    CellVersion,
+    PairVersion,
+    Revision,
+    ScenarioVersion,
+    TechniqueVersion,
+    table_of,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +68,29 @@ class CellData:
 
 
 @dataclass(frozen=True, slots=True)
+class PairData:
+    """What is known about combining techniques `a` and `b` (a created before b)."""
+
+    a: str
+    b: str
+    verdict: str
+    note: str
+    caveats: tuple[str, ...]
+    settings: tuple[str, ...]
+    versions: Mapping[str, str]
+    recommended_versions: Mapping[str, str]
+    since: str | None
+    confidence: str
+    sources: tuple[str, ...]
+    since_revision: int
+
+
+def pair_key(a: str, b: str) -> tuple[str, str]:
+    """The key of an unordered pair in `Snapshot.pairs`."""
+    return (a, b) if a <= b else (b, a)
+
+
+@dataclass(frozen=True, slots=True)
 class RevisionData:
     number: int
     created_at: datetime
@@ -76,21 +106,23 @@ class Snapshot:
     techniques: dict[str, TechniqueData]
     scenarios: dict[str, ScenarioData]
     cells: dict[tuple[str, str], CellData]
+    pairs: dict[tuple[str, str], PairData] = field(default_factory=dict)
     technique_lookup: dict[str, str] = field(default_factory=dict)
     scenario_lookup: dict[str, str] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # Ids win over aliases and titles when a spelling is ambiguous; lookups ignore case.
-        for lookup, items, extra in (
-            (self.technique_lookup, self.techniques.values(), lambda t: ()),
-            (self.scenario_lookup, self.scenarios.values(), lambda s: (s.title,)),
-        ):
-            for item in items:
-                for spelling in (*item.aliases, *extra(item)):
-                    lookup.setdefault(spelling.casefold(), item.id)
-            for item in items:
-                lookup[item.id.casefold()] = item.id
+        # Ids win over aliases, names and titles when a spelling is ambiguous; case is ignored.
+        spellings: list[tuple[dict[str, str], str, tuple[str, ...]]] = [
+            (self.technique_lookup, t.id, (*t.aliases, t.name)) for t in self.techniques.values()
+        ] + [
+            (self.scenario_lookup, sc.id, (*sc.aliases, sc.title)) for sc in self.scenarios.values()
+        ]
+        for lookup, ident, others in spellings:
+            for spelling in others:
+                lookup.setdefault(spelling.casefold(), ident)
+        for lookup, ident, _ in spellings:
+            lookup[ident.casefold()] = ident
 
     def find_technique(self, value: str) -> TechniqueData | None:
         """The technique with this id or alias (case-insensitive), if any."""
@@ -184,7 +216,31 @@ def load_snapshot(conn: sa.Connection, revision: int) -> Snapshot:
     t_order = {slug: i for i, slug in enumerate(techniques)}
     s_order = {slug: i for i, slug in enumerate(scenarios)}
     ordered = dict(sorted(cells.items(), key=lambda kv: (s_order[kv[0][0]], t_order[kv[0][1]])))
-    return Snapshot(revision=revision, techniques=techniques, scenarios=scenarios, cells=ordered)
+    pv = table_of(PairVersion)
+    pairs: dict[tuple[str, str], PairData] = {}
+    for r in conn.execute(
+        sa.select(pv).where(_valid_at(pv, at)).order_by(pv.c.low_id, pv.c.high_id)
+    ).all():
+        a, b = slug_by_key.get(r.low_id), slug_by_key.get(r.high_id)
+        if a is None or b is None:
+            continue  # a pair with a retired technique is history
+        pairs[pair_key(a, b)] = PairData(
+            a=a,
+            b=b,
+            verdict=r.verdict,
+            note=r.note,
+            caveats=tuple(r.caveats),
+            settings=tuple(r.settings),
+            versions=dict(r.versions),
+            recommended_versions=dict(r.recommended_versions),
+            since=r.since,
+            confidence=r.confidence,
+            sources=tuple(r.sources),
+            since_revision=r.valid_from,
+        )
+    return Snapshot(
+        revision=revision, techniques=techniques, scenarios=scenarios, cells=ordered, pairs=pairs
+    )
 
 
 def list_revisions(conn: sa.Connection) -> list[RevisionData]:

@@ -21,6 +21,7 @@ from service import migrate
 from service.app import create_app
 from service.config import Settings
 from tests.helpers import Headers, make_key
+from tests.published import CURRENT
 
 
 @pytest.fixture(scope="session")
@@ -128,9 +129,9 @@ def read_key(database_url: str) -> str:
 
 @pytest.fixture
 def h(write_key: str) -> Headers:
-    """Headers of a write: key, reason and If-Match (revision 2 unless told)."""
+    """Headers of a write: key, reason and If-Match (the current revision unless told)."""
 
-    def build(rev: int | None = 2, reason: str | None = "test edit", key: str | None = None,
+    def build(rev: int | None = CURRENT, reason: str | None = "test edit", key: str | None = None,
               **extra: str) -> dict[str, str]:  # fmt: skip
         out = {"Authorization": f"Bearer {key or write_key}"}
         if reason is not None:

@@ -8,7 +8,19 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED_COPY = ROOT / "migrations" / "seed" / "phi3-cookbook-fine-tuning-scenarios.md"
 SHARED_SEED = ROOT.parent / "shared" / "seed" / "fine-tuning-scenarios.md"
 
+# Revision 3 (a migration) adds ZeRO's stages and variants, FSDP and the technique pairs.
+CURRENT = 3
 COLUMN_IDS = ["lora", "qlora", "peft", "deepspeed", "zero", "dora"]
+TECHNIQUE_IDS = [
+    *COLUMN_IDS,
+    "zero-1",
+    "zero-2",
+    "zero-3",
+    "zero-offload",
+    "zero-infinity",
+    "zero-plus-plus",
+    "fsdp",
+]
 SCENARIO_IDS = [
     "domain-adaptation",
     "nlp-tasks",

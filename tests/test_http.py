@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.published import CURRENT
+
 READS = [
     "/v1/techniques",
     "/v1/techniques/lora",
@@ -25,13 +27,14 @@ READS = [
 def test_every_read_names_its_revision_and_answers_304(client: TestClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 200
-    assert response.headers["etag"] == '"rev-2"'
+    etag = f'"rev-{CURRENT}"'
+    assert response.headers["etag"] == etag
     if response.headers["content-type"] == "application/json":
-        assert response.json()["revision"] == 2
-    cached = client.get(path, headers={"If-None-Match": '"rev-2"'})
+        assert response.json()["revision"] == CURRENT
+    cached = client.get(path, headers={"If-None-Match": etag})
     assert cached.status_code == 304
     assert cached.content == b""
-    assert cached.headers["etag"] == '"rev-2"'
+    assert cached.headers["etag"] == etag
     stale = client.get(path, headers={"If-None-Match": '"rev-1"'})
     assert stale.status_code == 200
 
@@ -44,7 +47,7 @@ def test_every_read_takes_at(client: TestClient, path: str) -> None:
     assert response.headers["etag"] == '"rev-1"'
     missing = client.get(f"{path}{joiner}at=99")
     assert missing.status_code == 404
-    assert missing.json()["latest_revision"] == 2
+    assert missing.json()["latest_revision"] == CURRENT
 
 
 def test_unknown_route_and_method_are_problems(client: TestClient) -> None:

@@ -20,7 +20,8 @@ def test_upgrade_check_and_downgrade_on_an_empty_database(tmp_path: Path) -> Non
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM cell_version")).scalar() == 60
-        assert conn.execute(sa.text("SELECT max(number) FROM revision")).scalar() == 2
+        assert conn.execute(sa.text("SELECT max(number) FROM revision")).scalar() == 3
+        assert conn.execute(sa.text("SELECT count(*) FROM pair_version")).scalar() == 26
     migrate.downgrade(url, "0002")
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT max(number) FROM revision")).scalar() == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.admin.service import pair_fields
 from service.admin.writer import (
     SCENARIO_VERSIONS,
     TECHNIQUE_VERSIONS,
@@ -17,6 +18,7 @@ from service.admin.writer import (
     technique_fields,
 )
 from service.errors import Conflict
+from service.snapshot import pair_key
 
 
 def _current(w: Writer, kind: str, ident: str) -> dict[str, Any] | None:
@@ -27,6 +29,10 @@ def _current(w: Writer, kind: str, ident: str) -> dict[str, Any] | None:
     if kind == "scenario":
         sc = snap.scenarios.get(ident)
         return scenario_fields(sc) if sc else None
+    if kind == "pair":
+        a, _, b = ident.partition("+")
+        pair = snap.pairs.get(pair_key(a, b))
+        return pair_fields(pair) if pair else None
     scenario_id, _, technique_id = ident.partition("/")
     cell = snap.cells.get((scenario_id, technique_id))
     if cell is None:
@@ -68,9 +74,9 @@ def revert(w: Writer, number: int, diff: list[dict[str, Any]]) -> None:
             "changed again since. Revert the later revisions first.",
             conflicts=conflicts[:100],
         )
-    # Entities first (restored ones are needed by their cells), in the revision's reverse order.
-    ordered = [c for c in reversed(diff) if c["kind"] != "cell"] + [
-        c for c in reversed(diff) if c["kind"] == "cell"
+    # Entities first (restored ones are needed by their cells and pairs), in reverse order.
+    ordered = [c for c in reversed(diff) if c["kind"] in ("technique", "scenario")] + [
+        c for c in reversed(diff) if c["kind"] in ("cell", "pair")
     ]
     for change in ordered:
         _undo(w, number, change)
@@ -79,13 +85,19 @@ def revert(w: Writer, number: int, diff: list[dict[str, Any]]) -> None:
 def _undo(w: Writer, number: int, change: dict[str, Any]) -> None:
     op, kind, ident = change["op"], change["kind"], change["id"]
     before, after = change["before"], change["after"]
-    if kind == "cell":
-        scenario_id, _, technique_id = ident.partition("/")
-        s_key = _key(w, "scenario", scenario_id, number)
-        t_key = _key(w, "technique", technique_id, number)
+    if kind in ("cell", "pair"):
         current = _current(w, kind, ident) or {}
         restored = None if op == "create" else current | before
-        w.put_cell(s_key, t_key, restored)
+        if kind == "cell":
+            scenario_id, _, technique_id = ident.partition("/")
+            w.put_cell(
+                _key(w, "scenario", scenario_id, number),
+                _key(w, "technique", technique_id, number),
+                restored,
+            )
+        else:
+            a, _, b = ident.partition("+")
+            w.put_pair(_key(w, "technique", a, number), _key(w, "technique", b, number), restored)
         w.record({"create": "retire", "retire": "create"}.get(op, "update"), kind, ident,
                  after, before if restored is not None else None)  # fmt: skip
         return

@@ -16,6 +16,7 @@ from service.admin import bulk, revert, service
 from service.admin import schemas as s
 from service.admin.deps import Writes, record_success
 from service.auth import AdminKey, KeyInfo, Scope, create_key, list_keys, revoke_key
+from service.compat.schemas import PairWrite
 from service.config import get_settings
 from service.db import session_scope
 from service.errors import NotFound, UnsupportedMediaType
@@ -91,6 +92,16 @@ def set_cell(
 ) -> s.WriteResult:
     """Set one cell of the matrix: support, note and sources."""
     return writes.run(lambda w: service.set_cell(w, scenario_id, technique_id, body))
+
+
+@router.put(
+    "/pairs/{technique_a}/{technique_b}", response_model=s.WriteResult, responses=WRITE_ERRORS
+)
+def set_pair(
+    writes: Writes, technique_a: TechniqueId, technique_b: TechniqueId, body: PairWrite
+) -> s.WriteResult:
+    """Set what is known about combining two techniques (the order does not matter)."""
+    return writes.run(lambda w: service.set_pair(w, technique_a, technique_b, body))
 
 
 MATRIX_PATCH_BODY: dict[str, Any] = {

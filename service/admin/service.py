@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+
 from service.admin import schemas as s
 from service.admin.bulk import CellEdit, RowError
 from service.admin.writer import (
@@ -17,8 +20,12 @@ from service.admin.writer import (
     technique_fields,
 )
 from service.catalog import service as catalog
+from service.compat import service as compat
+from service.compat.schemas import PairWrite
 from service.errors import Conflict, InvalidInput, closest
-from service.snapshot import CellData, Snapshot, TechniqueData
+from service.snapshot import CellData, PairData, Snapshot, TechniqueData, pair_key
+
+UNSET_CELL: dict[str, Any] = {"support": "unknown", "note": "", "sources": []}
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -138,6 +145,50 @@ def retire_technique(w: Writer, value: str) -> None:
     for (scenario_id, technique_id), cell in snap.cells.items():
         if technique_id == t.id:
             w.record("retire", "cell", f"{scenario_id}/{technique_id}", _cell_fields(cell), None)
+    for pair in snap.pairs.values():
+        if t.id in (pair.a, pair.b):
+            w.record("retire", "pair", f"{pair.a}+{pair.b}", pair_fields(pair), None)
+
+
+def pair_fields(pair: PairData) -> dict[str, Any]:
+    return {k: v for k, v in compat.pair_fields(pair).items() if k not in ("a", "b")}
+
+
+def set_pair(w: Writer, a_value: str, b_value: str, body: PairWrite) -> None:
+    """Set what is known about combining two techniques (one fact per unordered pair)."""
+    a = catalog.technique(w.snap, a_value)
+    b = catalog.technique(w.snap, b_value)
+    if a.id == b.id:
+        raise InvalidInput(
+            "A pair needs two different techniques.",
+            errors=[{"location": "path", "message": f"{a.id!r} twice"}],
+        )
+    after = body.model_dump(mode="json")
+    for field in ("versions", "recommended_versions"):
+        for library, specifier in after[field].items():
+            try:
+                SpecifierSet(specifier)
+            except InvalidSpecifier:
+                raise InvalidInput(
+                    f"{specifier!r} for {library} is not a PEP 440 version specifier.",
+                    errors=[{
+                        "location": f"body.{field}.{library}",
+                        "message": "not a PEP 440 specifier, e.g. >=0.10.0",
+                        "input": specifier,
+                    }],
+                ) from None  # fmt: skip
+        after[field] = {canonicalize_name(k): v.strip() for k, v in after[field].items()}
+    first, second = (a, b) if a.key < b.key else (b, a)
+    ident = f"{first.id}+{second.id}"
+    current = w.snap.pairs.get(pair_key(a.id, b.id))
+    if current is None:
+        w.put_pair(a.key, b.key, after)
+        w.record("create", "pair", ident, None, after)
+        return
+    changed_before, changed_after = _diff(pair_fields(current), after)
+    if changed_after:
+        w.put_pair(a.key, b.key, after)
+        w.record("update", "pair", ident, changed_before, changed_after)
 
 
 def create_scenario(w: Writer, body: s.ScenarioCreate) -> None:
@@ -201,6 +252,8 @@ def _set_cell(w: Writer, scenario_id: str, t: TechniqueData, after: dict[str, An
     current = w.snap.cells.get((scenario_id, t.id))
     ident = f"{scenario_id}/{t.id}"
     if current is None:
+        if after == UNSET_CELL:
+            return  # a cell never set already reads as this
         w.put_cell(w.snap.scenarios[scenario_id].key, t.key, after)
         w.record("create", "cell", ident, None, after)
         return

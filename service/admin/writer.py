@@ -20,6 +20,7 @@ from service.db import current_revision
 from service.errors import PreconditionFailed
 from service.models import (
     CellVersion,
+    PairVersion,
     Revision,
     Scenario,
     ScenarioVersion,
@@ -35,6 +36,7 @@ TECHNIQUE_VERSIONS = table_of(TechniqueVersion)
 SCENARIOS = table_of(Scenario)
 SCENARIO_VERSIONS = table_of(ScenarioVersion)
 CELL_VERSIONS = table_of(CellVersion)
+PAIR_VERSIONS = table_of(PairVersion)
 
 TECHNIQUE_FIELDS = (
     "name", "full_name", "category", "summary", "aliases", "paper", "facts", "libraries",
@@ -172,6 +174,10 @@ class Writer:
     def retire_technique_rows(self, key: int) -> None:
         self._close(TECHNIQUE_VERSIONS, TECHNIQUE_VERSIONS.c.technique_id == key)
         self._close(CELL_VERSIONS, CELL_VERSIONS.c.technique_id == key)
+        self._close(
+            PAIR_VERSIONS,
+            sa.or_(PAIR_VERSIONS.c.low_id == key, PAIR_VERSIONS.c.high_id == key),
+        )
 
     def put_scenario(self, key: int, slug: str, fields: dict[str, Any], *, replace: bool) -> None:
         if replace:
@@ -203,6 +209,17 @@ class Writer:
                     technique_id=technique_key,
                     valid_from=self.number,
                     **fields,
+                )
+            )
+
+    def put_pair(self, key_a: int, key_b: int, fields: dict[str, Any] | None) -> None:
+        """Replace the fact about a pair; None removes it (the pair reads as unknown again)."""
+        low, high = min(key_a, key_b), max(key_a, key_b)
+        self._close(PAIR_VERSIONS, PAIR_VERSIONS.c.low_id == low, PAIR_VERSIONS.c.high_id == high)
+        if fields is not None:
+            self.conn.execute(
+                PAIR_VERSIONS.insert().values(
+                    low_id=low, high_id=high, valid_from=self.number, **fields
                 )
             )
 

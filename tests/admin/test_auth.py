@@ -28,11 +28,17 @@ PATH_VALUES = {
 }
 
 
+# POSTs that change nothing: they answer from the data and stay open like reads.
+SIDE_EFFECT_FREE = {("post", "/v1/checks")}
+
+
 def protected_operations() -> list[tuple[str, str, str]]:
     """Every write, and every admin operation, with its path filled in."""
     ops = []
     for path, item in DOC["paths"].items():
         for method in item:
+            if (method, path) in SIDE_EFFECT_FREE:
+                continue
             if method in {"post", "put", "patch", "delete"} or path.startswith("/v1/admin"):
                 filled = path
                 for name, value in PATH_VALUES.items():
@@ -43,6 +49,21 @@ def protected_operations() -> list[tuple[str, str, str]]:
 
 
 PROTECTED = protected_operations()
+
+
+def test_protected_operations_declare_the_bearer_scheme() -> None:
+    for method, path, _ in PROTECTED:
+        template = next(
+            p
+            for p in DOC["paths"]
+            if p.split("{")[0] == path[: len(p.split("{")[0])]
+            and method in DOC["paths"][p]
+            and len(p.split("/")) == len(path.split("/"))
+        )
+        assert DOC["paths"][template][method]["security"] == [{"ApiKey": []}], (method, path)
+    assert "security" not in DOC["paths"]["/v1/matrix"]["get"]
+    assert "security" not in DOC["paths"]["/v1/checks"]["post"]
+    assert DOC["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
 
 
 def test_the_document_has_writes_to_protect() -> None:
@@ -143,7 +164,7 @@ def test_admin_key_endpoints(client: TestClient, admin_key: str) -> None:
         "/v1/admin/keys", json={"name": "ci-bot", "scope": "write"}, headers=auth_header
     )
     assert again.status_code == 409
-    write = {"Authorization": f"Bearer {secret}", "X-Change-Reason": "x", "If-Match": '"rev-2"'}
+    write = {"Authorization": f"Bearer {secret}", "X-Change-Reason": "x", "If-Match": '"rev-3"'}
     assert (
         client.put("/v1/matrix/qa-tasks/lora", json={"support": "no"}, headers=write).status_code
         == 200
@@ -151,7 +172,7 @@ def test_admin_key_endpoints(client: TestClient, admin_key: str) -> None:
     revoked = client.delete("/v1/admin/keys/ci-bot", headers=auth_header)
     assert revoked.status_code == 200
     assert revoked.json()["revoked_at"] is not None
-    write["If-Match"] = '"rev-3"'
+    write["If-Match"] = '"rev-4"'
     assert (
         client.put("/v1/matrix/qa-tasks/lora", json={"support": "yes"}, headers=write).status_code
         == 401

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.helpers import Headers, audit_rows
+from tests.published import SCENARIO_IDS, TECHNIQUE_IDS
 
 
 def cell(client: TestClient, scenario: str, technique: str, **params: Any) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def test_correct_a_cell(client: TestClient, h: Headers, admin_key: str) -> None:
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert (body["revision"], body["created_revision"], body["dry_run"]) == (3, 3, False)
+    assert (body["revision"], body["created_revision"], body["dry_run"]) == (4, 4, False)
     assert body["changes"] == [
         {
             "op": "update",
@@ -39,15 +40,15 @@ def test_correct_a_cell(client: TestClient, h: Headers, admin_key: str) -> None:
             "after": {"support": "partial", "note": "Checked by hand.", "sources": ["https://x.test/a"]},
         }
     ]  # fmt: skip
-    assert response.headers["etag"] == '"rev-3"'
+    assert response.headers["etag"] == '"rev-4"'
     now = cell(client, "qa-tasks", "qlora")
     assert (now["revision"], now["cell"]["support"], now["cell"]["since_revision"]) == (
-        3,
+        4,
         "partial",
-        3,
+        4,
     )
     assert cell(client, "qa-tasks", "qlora", at=2)["cell"]["support"] == "yes"
-    revision = client.get("/v1/revisions/3").json()
+    revision = client.get("/v1/revisions/4").json()
     assert (revision["author"], revision["reason"]) == ("curator", "QA with QLoRA needs care")
     assert revision["changes"] == body["changes"]
     [row] = audit_rows(client, admin_key)
@@ -56,7 +57,7 @@ def test_correct_a_cell(client: TestClient, h: Headers, admin_key: str) -> None:
         "set_cell",
         "ok",
         200,
-        3,
+        4,
     )
     assert row["target"] == "/v1/matrix/qa-tasks/qlora"
     assert row["request_id"]
@@ -81,22 +82,23 @@ def test_add_a_technique_with_its_cells(client: TestClient, h: Headers, admin_ke
         json={"cells": [
             {"scenario": "reduce-memory", "technique": "galore", "support": "yes",
              "note": "Projects gradients to low rank.", "sources": ["https://arxiv.org/abs/2403.03507"]},
-            {"scenario": "qa-tasks", "technique": "GaLore", "support": "unknown"},
+            {"scenario": "qa-tasks", "technique": "GaLore", "support": "unknown",
+             "note": "No source found yet."},
         ]},
-        headers=h(rev=3, reason="GaLore cells"),
+        headers=h(rev=4, reason="GaLore cells"),
     )  # fmt: skip
     assert cells.status_code == 200, cells.text
     assert [c["id"] for c in cells.json()["changes"]] == ["reduce-memory/galore", "qa-tasks/galore"]
-    assert cells.json()["revision"] == 4
+    assert cells.json()["revision"] == 5
     technique = client.get("/v1/techniques/gradient low-rank projection").json()["technique"]
     assert technique["id"] == "galore"
     assert cell(client, "reduce-memory", "galore")["cell"]["support"] == "yes"
-    assert client.get("/v1/techniques/galore", params={"at": 3}).status_code == 200
-    assert client.get("/v1/techniques/galore", params={"at": 2}).status_code == 404
+    assert client.get("/v1/techniques/galore", params={"at": 4}).status_code == 200
+    assert client.get("/v1/techniques/galore", params={"at": 3}).status_code == 404
     markdown = client.get("/v1/matrix", params={"format": "markdown"}).text
-    assert "|Scenario|LoRA|QLoRA|PEFT|DeepSpeed|ZeRO|DoRA|GaLore|" in markdown
+    assert markdown.splitlines()[2].endswith("|FSDP|GaLore|")
     actions = [(r["action"], r["revision"]) for r in audit_rows(client, admin_key)]
-    assert actions == [("apply_matrix", 4), ("create_technique", 3)]
+    assert actions == [("apply_matrix", 5), ("create_technique", 4)]
 
 
 def test_paste_back_an_edited_markdown_table(client: TestClient, h: Headers) -> None:
@@ -120,10 +122,10 @@ def test_paste_back_an_edited_markdown_table(client: TestClient, h: Headers) -> 
     same = client.patch(
         "/v1/matrix",
         content=edited,
-        headers=h(rev=3, reason="again", **{"Content-Type": "text/markdown"}),
+        headers=h(rev=4, reason="again", **{"Content-Type": "text/markdown"}),
     )
-    assert same.json() == {"revision": 3, "created_revision": None, "dry_run": False, "changes": []}
-    assert client.get("/v1/revisions").json()["revision"] == 3
+    assert same.json() == {"revision": 4, "created_revision": None, "dry_run": False, "changes": []}
+    assert client.get("/v1/revisions").json()["revision"] == 4
 
 
 def test_bulk_with_bad_rows_changes_nothing_and_reports_every_row(
@@ -141,7 +143,7 @@ def test_bulk_with_bad_rows_changes_nothing_and_reports_every_row(
     by_row = {(e["row"], e["location"]) for e in errors}
     assert (4, "support") in by_row
     assert response.json()["detail"].endswith("nothing was changed.")
-    assert client.get("/v1/revisions").json()["revision"] == 2
+    assert client.get("/v1/revisions").json()["revision"] == 3
     assert cell(client, "qa-tasks", "lora")["cell"]["support"] == "yes"
     good_syntax_bad_ids = "scenario,technique,support\r\nqa-tasks,lorra,yes\r\nqa-taks,lora,no\r\n"
     response = client.patch(
@@ -192,7 +194,7 @@ def test_failure_in_the_middle_of_a_bulk_write_leaves_no_trace(
     assert response.headers["content-type"] == "application/problem+json"
     assert calls["n"] == 3
     assert client.get("/v1/matrix", params={"format": "csv"}).text == before
-    assert client.get("/v1/revisions").json()["revision"] == 2
+    assert client.get("/v1/revisions").json()["revision"] == 3
     [row] = audit_rows(client, admin_key)
     assert (row["outcome"], row["status"], row["revision"]) == ("error", 500, None)
 
@@ -214,7 +216,7 @@ def test_writes_need_a_reason_and_a_current_etag(
     assert response.status_code == status
     assert response.json()["type"].endswith(slug)
     if status == 412:
-        assert response.json()["current_revision"] == 2
+        assert response.json()["current_revision"] == 3
     assert cell(client, "qa-tasks", "lora")["cell"]["support"] == "yes"
     [row] = audit_rows(client, admin_key)
     assert (row["outcome"], row["status"], row["key_name"]) == ("refused", status, "curator")
@@ -235,7 +237,7 @@ def test_dry_run_returns_the_diff_and_writes_nothing(
     )
     assert response.status_code == 200
     body = response.json()
-    assert (body["dry_run"], body["revision"], body["created_revision"]) == (True, 2, None)
+    assert (body["dry_run"], body["revision"], body["created_revision"]) == (True, 3, None)
     assert body["changes"][0]["after"]["support"] == "no"
     created = client.post(
         "/v1/techniques?dry_run=true",
@@ -245,7 +247,7 @@ def test_dry_run_returns_the_diff_and_writes_nothing(
     assert created.status_code == 200
     assert cell(client, "qa-tasks", "lora")["cell"]["support"] == "yes"
     assert client.get("/v1/techniques/fsdp2").status_code == 404
-    assert client.get("/v1/revisions").json()["revision"] == 2
+    assert client.get("/v1/revisions").json()["revision"] == 3
     assert [r["outcome"] for r in audit_rows(client, admin_key)] == ["dry_run", "dry_run"]
 
 
@@ -271,12 +273,14 @@ def test_retire_keeps_history_and_the_id_taken(client: TestClient, h: Headers) -
     assert kinds.count(("retire", "cell")) == 9
     assert client.get("/v1/techniques/peft").status_code == 404
     assert "peft" not in [t["id"] for t in client.get("/v1/techniques").json()["items"]]
-    assert len(client.get("/v1/matrix").json()["cells"]) == 45
+    assert len(client.get("/v1/matrix").json()["cells"]) == (len(TECHNIQUE_IDS) - 1) * len(
+        SCENARIO_IDS
+    )
     assert client.get("/v1/techniques/peft", params={"at": 2}).status_code == 200
     again = client.post(
         "/v1/techniques",
         json={"id": "peft", "name": "PEFT", "category": "library"},
-        headers=h(rev=3),
+        headers=h(rev=4),
     )
     assert again.status_code == 409
     assert "never reused" in again.json()["detail"]
@@ -292,18 +296,18 @@ def test_scenarios_are_written_the_same_way(client: TestClient, h: Headers) -> N
     clash = client.post(
         "/v1/scenarios",
         json={"id": "qa-2", "title": "Fine-tuning for QA tasks", "kind": "task"},
-        headers=h(rev=3),
+        headers=h(rev=4),
     )
     assert clash.status_code == 409
     updated = client.patch(
-        "/v1/scenarios/long-context", json={"description": "Longer inputs."}, headers=h(rev=3)
+        "/v1/scenarios/long-context", json={"description": "Longer inputs."}, headers=h(rev=4)
     )
     assert updated.status_code == 200
     assert updated.json()["changes"][0]["after"] == {"description": "Longer inputs."}
-    retired = client.delete("/v1/scenarios/long-context", headers=h(rev=4))
+    retired = client.delete("/v1/scenarios/long-context", headers=h(rev=5))
     assert retired.status_code == 200
     assert client.get("/v1/scenarios/long-context").status_code == 404
-    assert client.get("/v1/scenarios/long-context", params={"at": 4}).status_code == 200
+    assert client.get("/v1/scenarios/long-context", params={"at": 5}).status_code == 200
 
 
 @pytest.mark.parametrize(

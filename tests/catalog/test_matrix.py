@@ -8,7 +8,15 @@ import io
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.published import COLUMN_IDS, CORRECTIONS, SCENARIO_IDS, table_markdown, table_rows
+from tests.published import (
+    COLUMN_IDS,
+    CORRECTIONS,
+    CURRENT,
+    SCENARIO_IDS,
+    TECHNIQUE_IDS,
+    table_markdown,
+    table_rows,
+)
 
 
 def test_markdown_of_revision_1_reproduces_the_published_table(client: TestClient) -> None:
@@ -40,8 +48,13 @@ def test_current_matrix_shows_the_six_corrections_with_sources(client: TestClien
         for c in client.get("/v1/matrix", params={"at": 1}).json()["cells"]
     }
     body = client.get("/v1/matrix").json()
-    assert body["revision"] == 2
-    new = {(c["scenario"], c["technique"]): c for c in body["cells"]}
+    assert body["revision"] == CURRENT
+    new = {
+        (c["scenario"], c["technique"]): c
+        for c in body["cells"]
+        if (c["scenario"], c["technique"]) in old
+    }
+    assert len(new) == 54
     changed = {k for k in new if new[k]["support"] != old[k]["support"]}
     assert changed == set(CORRECTIONS)
     for key, (before, after) in CORRECTIONS.items():
@@ -83,7 +96,7 @@ def test_format_is_negotiated_by_accept_or_format(
 
 
 def test_csv_has_one_cell_per_line_with_notes_and_sources(client: TestClient) -> None:
-    text = client.get("/v1/matrix", params={"format": "csv"}).text
+    text = client.get("/v1/matrix", params={"format": "csv", "at": 2}).text
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 54
     assert list(rows[0]) == ["scenario", "technique", "support", "note", "sources"]
@@ -140,7 +153,7 @@ def test_filtered_markdown_leaves_filtered_out_cells_empty(client: TestClient) -
         ({"technique": "lorra"}, 404, "did_you_mean"),
         ({"at": 0}, 422, "errors"),
         ({"at": "two"}, 422, "errors"),
-        ({"at": 3}, 404, "latest_revision"),
+        ({"at": 99}, 404, "latest_revision"),
     ],
 )
 def test_bad_matrix_queries_are_problems(
@@ -156,7 +169,7 @@ def test_bad_matrix_queries_are_problems(
 
 def test_one_cell_with_note_and_sources(client: TestClient) -> None:
     body = client.get("/v1/matrix/reduce-memory/LoRA").json()
-    assert body["revision"] == 2
+    assert body["revision"] == CURRENT
     assert body["scenario"]["title"] == "Reducing memory usage"
     assert body["technique"] == {"id": "lora", "name": "LoRA"}
     assert body["cell"]["support"] == "yes"
@@ -170,7 +183,15 @@ def test_one_cell_with_note_and_sources(client: TestClient) -> None:
 def test_unknown_cell_parts_are_404_with_valid_ids(client: TestClient) -> None:
     response = client.get("/v1/matrix/reduce-memory/galore")
     assert response.status_code == 404
-    assert response.json()["allowed"] == COLUMN_IDS
+    assert response.json()["allowed"] == TECHNIQUE_IDS
     response = client.get("/v1/matrix/memory-reduction/lora")
     assert response.status_code == 404
     assert response.json()["allowed"] == SCENARIO_IDS
+
+
+def test_techniques_added_later_read_as_unknown_until_set(client: TestClient) -> None:
+    body = client.get("/v1/matrix", params={"technique": "zero-3"}).json()
+    assert {c["support"] for c in body["cells"]} == {"unknown"}
+    assert {c["since_revision"] for c in body["cells"]} == {None}
+    assert len(body["cells"]) == len(SCENARIO_IDS)
+    assert len(client.get("/v1/matrix").json()["cells"]) == len(SCENARIO_IDS) * len(TECHNIQUE_IDS)

@@ -5,24 +5,26 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.published import COLUMN_IDS, SCENARIO_IDS
+from tests.published import COLUMN_IDS, CURRENT, SCENARIO_IDS, TECHNIQUE_IDS
 
 
-def test_lists_the_six_techniques_in_table_order(client: TestClient) -> None:
+def test_lists_the_techniques_in_table_order(client: TestClient) -> None:
     response = client.get("/v1/techniques")
     assert response.status_code == 200
     body = response.json()
-    assert body["revision"] == 2
-    assert body["total"] == 6
-    assert [t["id"] for t in body["items"]] == COLUMN_IDS
-    assert response.headers["etag"] == '"rev-2"'
-    assert response.headers["x-revision"] == "2"
+    assert body["revision"] == CURRENT
+    assert body["total"] == 13
+    assert [t["id"] for t in body["items"]] == TECHNIQUE_IDS
+    assert response.headers["etag"] == f'"rev-{CURRENT}"'
+    assert response.headers["x-revision"] == str(CURRENT)
+    first = client.get("/v1/techniques", params={"at": 2}).json()
+    assert [t["id"] for t in first["items"]] == COLUMN_IDS
 
 
 def test_pagination(client: TestClient) -> None:
     body = client.get("/v1/techniques", params={"limit": 2, "offset": 4}).json()
     assert [t["id"] for t in body["items"]] == ["zero", "dora"]
-    assert (body["total"], body["limit"], body["offset"]) == (6, 2, 4)
+    assert (body["total"], body["limit"], body["offset"]) == (13, 2, 4)
     assert client.get("/v1/techniques", params={"limit": 0}).status_code == 422
     assert client.get("/v1/techniques", params={"limit": 100_000}).status_code == 422
 
@@ -49,6 +51,11 @@ def test_technique_carries_paper_libraries_parent_and_sources(client: TestClient
     assert lora["children"] == ["qlora", "dora"]
     zero = client.get("/v1/techniques/zero").json()["technique"]
     assert zero["parent"] == "deepspeed"
+    assert zero["children"] == [
+        "zero-1", "zero-2", "zero-3", "zero-offload", "zero-infinity", "zero-plus-plus",
+    ]  # fmt: skip
+    stage = client.get("/v1/techniques/ZeRO-3").json()["technique"]
+    assert (stage["id"], stage["parent"], stage["category"]) == ("zero-3", "zero", "sharding")
 
 
 def test_name_as_of_revision_1_is_the_published_column(client: TestClient) -> None:
@@ -61,7 +68,7 @@ def test_unknown_technique_names_valid_ids_and_closest(client: TestClient) -> No
     assert response.status_code == 404
     body = response.json()
     assert response.headers["content-type"] == "application/problem+json"
-    assert body["allowed"] == COLUMN_IDS
+    assert body["allowed"] == TECHNIQUE_IDS
     assert body["did_you_mean"] == "qlora"
     assert "qlorra" in body["detail"]
 

@@ -1,0 +1,226 @@
+"""Compatibility reads and plan checks over a snapshot, through the pure rules engine."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from itertools import combinations
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from service.compat import document, rules
+from service.compat import schemas as s
+from service.errors import InvalidInput, unknown_id
+from service.plan import Location, Plan, PlannedLibrary, PlannedTechnique
+from service.snapshot import PairData, Snapshot
+
+
+def export_document(snap: Snapshot) -> dict[str, Any]:
+    """The snapshot document of `snap` (see `service.compat.document`)."""
+
+    def build() -> dict[str, Any]:
+        return {
+            "format": document.FORMAT,
+            "revision": snap.revision,
+            "techniques": [
+                {"id": t.id, "name": t.name, "parent": t.parent, "aliases": list(t.aliases)}
+                for t in snap.techniques.values()
+            ],
+            "scenarios": [
+                {"id": sc.id, "title": sc.title, "aliases": list(sc.aliases)}
+                for sc in snap.scenarios.values()
+            ],
+            "cells": [
+                {
+                    "scenario": c.scenario,
+                    "technique": c.technique,
+                    "support": c.support,
+                    "note": c.note,
+                    "sources": list(c.sources),
+                }
+                for c in snap.cells.values()
+            ],
+            "pairs": [pair_fields(p) for p in snap.pairs.values()],
+        }
+
+    result: dict[str, Any] = snap.memo("export_document", build)
+    return result
+
+
+def pair_fields(p: PairData) -> dict[str, Any]:
+    return {
+        "a": p.a,
+        "b": p.b,
+        "verdict": p.verdict,
+        "note": p.note,
+        "caveats": list(p.caveats),
+        "settings": list(p.settings),
+        "versions": dict(p.versions),
+        "recommended_versions": dict(p.recommended_versions),
+        "since": p.since,
+        "confidence": p.confidence,
+        "sources": list(p.sources),
+    }
+
+
+def catalog_of(snap: Snapshot) -> document.Catalog:
+    """The rules' view of `snap`, built from its export document (as offline checks do)."""
+    result: document.Catalog = snap.memo("catalog", lambda: document.load(export_document(snap)))
+    return result
+
+
+def _technique_ids(snap: Snapshot, values: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        found = snap.find_technique(value)
+        if found is None:
+            raise unknown_id("technique", value, _spellings(snap))
+        if found.id not in out:
+            out.append(found.id)
+    return out
+
+
+def _spellings(snap: Snapshot) -> dict[str, str]:
+    return {t: t for t in snap.techniques} | dict(snap.technique_lookup)
+
+
+def judgement(verdict: rules.PairVerdict) -> s.PairJudgement:
+    return s.PairJudgement(
+        a=verdict.a,
+        b=verdict.b,
+        verdict=s.Verdict(verdict.verdict),
+        confidence=s.Confidence(verdict.confidence) if verdict.confidence else None,
+        note=verdict.note,
+        inherited_from=list(verdict.inherited_from) if verdict.inherited_from else None,
+        caveats=list(verdict.caveats),
+        settings=list(verdict.settings),
+        versions=dict(verdict.versions),
+        recommended_versions=dict(verdict.recommended_versions),
+        sources=list(verdict.sources),
+    )
+
+
+def compatibility(snap: Snapshot, values: Sequence[str]) -> s.Compatibility:
+    """Every pair among the techniques, judged, and the worst verdict overall."""
+    ids = _technique_ids(snap, values)
+    if len(ids) < 2:
+        raise InvalidInput(
+            "Give at least two different techniques.",
+            allowed=list(snap.techniques),
+            errors=[{"location": "query.technique", "message": "at least two are required"}],
+        )
+    knowledge = catalog_of(snap).knowledge
+    verdicts = [rules.pair_verdict(knowledge, a, b) for a, b in combinations(ids, 2)]
+    return s.Compatibility(
+        revision=snap.revision,
+        techniques=ids,
+        overall=s.Verdict(rules.overall_verdict(v.verdict for v in verdicts)),
+        pairs=[judgement(v) for v in verdicts],
+    )
+
+
+def _location(item: s.PlannedTechniqueIn | s.PlannedLibraryIn) -> Location | None:
+    return Location(item.file, item.line, item.key) if item.file else None
+
+
+def to_plan(snap: Snapshot, body: s.CheckRequest) -> Plan:
+    """Resolve a check request into a Plan of ids; 422 for anything unknown or malformed."""
+    catalog = catalog_of(snap)
+    errors: list[dict[str, Any]] = []
+    plan = Plan()
+    for index, item in enumerate(body.techniques):
+        entry = item if isinstance(item, s.PlannedTechniqueIn) else s.PlannedTechniqueIn(id=item)
+        found = catalog.technique(entry.id)
+        if found is None:
+            errors.append(
+                {
+                    "location": f"body.techniques.{index}",
+                    "message": f"unknown technique {entry.id!r}",
+                    "input": entry.id,
+                    "did_you_mean": catalog.closest_technique(entry.id),
+                    "allowed": list(snap.techniques),
+                }
+            )
+            continue
+        plan.add_technique(PlannedTechnique(found, _location(entry), entry.id))
+    for index, value in enumerate(body.scenarios):
+        found = catalog.scenario(value)
+        if found is None:
+            errors.append(
+                {
+                    "location": f"body.scenarios.{index}",
+                    "message": f"unknown scenario {value!r}",
+                    "input": value,
+                    "did_you_mean": catalog.closest_scenario(value),
+                    "allowed": list(snap.scenarios),
+                }
+            )
+        elif found not in plan.scenarios:
+            plan.scenarios.append(found)
+    for name, pin in body.libraries.items():
+        pinned = pin if isinstance(pin, s.PlannedLibraryIn) else s.PlannedLibraryIn(version=pin)
+        library = PlannedLibrary(canonicalize_name(name), pinned.version, _location(pinned))
+        plan.libraries[library.name] = library
+    if errors:
+        raise InvalidInput(
+            f"{len(errors)} value(s) of the plan are not known.",
+            errors=errors,
+            **({"allowed": errors[0]["allowed"], "did_you_mean": errors[0]["did_you_mean"]}
+               if len(errors) == 1 else {}),
+        )  # fmt: skip
+    return plan
+
+
+def report_out(report: rules.Report, plan: Plan) -> s.CheckReport:
+    counts = Counter(f.severity for f in report.findings)
+    return s.CheckReport(
+        revision=report.revision,
+        verdict=report.verdict,
+        techniques=[t.id for t in plan.techniques],
+        scenarios=list(plan.scenarios),
+        findings=[
+            s.FindingOut(
+                rule=f.rule,
+                name=rules.RULES[f.rule].name,
+                severity=f.severity,
+                message=f.message,
+                techniques=list(f.techniques),
+                scenario=f.scenario,
+                evidence=list(f.evidence),
+                fix=f.fix,
+                settings=list(f.settings),
+                details=list(f.details),
+                locations=[s.LocationOut(file=x.file, line=x.line, key=x.key) for x in f.locations],
+            )
+            for f in report.findings
+        ],
+        summary={severity: counts.get(severity, 0) for severity in rules.SEVERITIES},
+    )
+
+
+def check(snap: Snapshot, body: s.CheckRequest) -> s.CheckReport:
+    """Check a plan against `snap`: pairs, versions, declared scenarios."""
+    plan = to_plan(snap, body)
+    try:
+        report = rules.check_plan(catalog_of(snap).knowledge, plan)
+    except rules.BadVersion as exc:
+        raise InvalidInput(
+            f"{exc.value!r} is not a valid version of {exc.library} (PEP 440).",
+            errors=[{
+                "location": f"body.libraries.{exc.library}",
+                "message": "not a PEP 440 version, e.g. 0.13.2",
+                "input": exc.value,
+            }],
+        ) from None  # fmt: skip
+    return report_out(report, plan)
+
+
+def pairs(snap: Snapshot) -> s.PairList:
+    return s.PairList(
+        revision=snap.revision,
+        items=[
+            s.PairRead(**pair_fields(p), since_revision=p.since_revision)
+            for p in snap.pairs.values()
+        ],
+    )
