@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test check lint types contracts pytest openapi clean
+.PHONY: run test check lint types contracts pytest openapi snapshot clean
 
 $(BIN)/ftmatrix: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +32,29 @@ types:
 contracts:
 	$(BIN)/lint-imports
 
+# The suite runs twice: on SQLite, then on a throwaway PostgreSQL (Debian's binaries) when
+# installed. Under CI=true a missing PostgreSQL is an error, not a skip.
 pytest:
 	$(BIN)/pytest -n 2
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "== the same suite on PostgreSQL"; \
+		FTM_TEST_DB=postgresql scripts/with-postgres $(BIN)/pytest -n 2; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "PostgreSQL is required in CI (apt-get install postgresql)" >&2; exit 1; \
+	else \
+		echo "PostgreSQL is not installed: skipped the PostgreSQL run (apt-get install postgresql)" >&2; \
+	fi
 
 openapi: $(BIN)/ftmatrix
 	$(BIN)/ftmatrix openapi
+
+# The data snapshot shipped for `ftmatrix check --offline`: the export of a freshly migrated
+# database (a test fails when it and the migrations disagree).
+snapshot: $(BIN)/ftmatrix
+	rm -f .snapshot.db
+	FTM_DATABASE_URL=sqlite:///.snapshot.db $(BIN)/ftmatrix db upgrade
+	FTM_DATABASE_URL=sqlite:///.snapshot.db $(BIN)/ftmatrix export --output service/data/snapshot.json
+	rm -f .snapshot.db
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache

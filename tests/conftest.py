@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import shutil
 import socket
@@ -15,7 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
 from service import migrate
 from service.app import create_app
@@ -24,20 +28,71 @@ from tests.helpers import Headers, make_key
 from tests.published import CURRENT
 
 
+BACKEND = os.environ.get("FTM_TEST_DB", "sqlite")
+_counter = itertools.count()
+
+
+def _postgres_admin_url() -> str:
+    url = os.environ.get("FTM_TEST_POSTGRES_URL")
+    if not url:
+        message = "FTM_TEST_DB=postgresql needs FTM_TEST_POSTGRES_URL (see scripts/with-postgres)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)  # in CI a PostgreSQL run that cannot connect must fail
+        pytest.skip(message)
+    return url
+
+
+def _postgres(statement: str) -> None:
+    engine = sa.create_engine(_postgres_admin_url(), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
+def _database_name(kind: str, worker_id: str) -> str:
+    return f"ftm_{kind}_{worker_id}_{os.getpid()}_{next(_counter)}"
+
+
+@contextlib.contextmanager
+def fresh_database(tmp_path: Path, worker_id: str, template: str | None = None) -> Iterator[str]:
+    """An empty database (or a copy of `template`) on the backend under test, dropped after."""
+    if BACKEND == "sqlite":
+        path = tmp_path / f"{next(_counter)}.db"
+        if template is not None:
+            shutil.copyfile(make_url(template).database or "", path)
+        yield f"sqlite:///{path}"
+        return
+    name = _database_name("t", worker_id)
+    source = f" TEMPLATE {make_url(template).database}" if template else ""
+    _postgres(f'CREATE DATABASE "{name}"{source}')
+    try:
+        yield make_url(_postgres_admin_url()).set(database=name).render_as_string(False)
+    finally:
+        _postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file migrated to head once per session; tests get copies of it."""
-    path = tmp_path_factory.mktemp("template") / "ftmatrix.db"
-    migrate.upgrade(f"sqlite:///{path}")
-    return path
+def migrated_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[str]:
+    """A database migrated to head once per session (and worker); tests get copies of it."""
+    with fresh_database(tmp_path_factory.mktemp("template"), worker_id) as url:
+        migrate.upgrade(url)
+        yield url
 
 
 @pytest.fixture
-def database_url(migrated_template: Path, tmp_path: Path) -> str:
+def database_url(migrated_template: str, tmp_path: Path, worker_id: str) -> Iterator[str]:
     """A fresh copy of the migrated database for one test."""
-    path = tmp_path / "ftmatrix.db"
-    shutil.copyfile(migrated_template, path)
-    return f"sqlite:///{path}"
+    with fresh_database(tmp_path, worker_id, template=migrated_template) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path, worker_id: str) -> Iterator[str]:
+    """An empty database, for migration tests."""
+    with fresh_database(tmp_path, worker_id) as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -13,8 +11,8 @@ from service import migrate
 from tests.published import SEED_COPY, SHARED_SEED
 
 
-def test_upgrade_check_and_downgrade_on_an_empty_database(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'empty.db'}"
+def test_upgrade_check_and_downgrade_on_an_empty_database(empty_database_url: str) -> None:
+    url = empty_database_url
     migrate.upgrade(url)
     command.check(migrate.alembic_config(url))  # raises on drift between models and migrations
     engine = sa.create_engine(url)
@@ -35,11 +33,10 @@ def test_upgrade_check_and_downgrade_on_an_empty_database(tmp_path: Path) -> Non
     engine.dispose()
 
 
-def test_check_fails_when_models_drift(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'drift.db'}"
-    migrate.upgrade(url, "0001")
+def test_check_refuses_a_database_behind_head(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url, "0001")
     with pytest.raises(CommandError):
-        command.check(migrate.alembic_config(url))  # not at head: alembic check refuses
+        command.check(migrate.alembic_config(empty_database_url))
 
 
 def test_committed_seed_is_the_shared_seed_verbatim() -> None:
