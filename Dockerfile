@@ -24,5 +24,6 @@ USER ftmatrix
 EXPOSE 8000
 VOLUME ["/data"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/v1/revisions?limit=1', timeout=2)"]
-CMD ["sh", "-c", "ftmatrix db upgrade && exec ftmatrix serve --host 0.0.0.0 --port 8000"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)"]
+# Alone (SQLite in the /data volume): migrate, install FTM_ADMIN_KEY if given, serve.
+CMD ["sh", "-c", "ftmatrix bootstrap && exec ftmatrix serve --host 0.0.0.0 --port 8000"]

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+import fastapi_offline
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 
 from service import __version__
 from service.admin.router import admin as admin_router
@@ -17,14 +23,23 @@ from service.catalog.router import router as catalog_router
 from service.compat.router import router as compat_router
 from service.config import Settings, get_settings
 from service.db import create_db_engine
-from service.deps import NotModified
 from service.errors import Problem
+from service.fastpath import FastReads
 from service.history.router import router as history_router
 from service.http_errors import install_error_handlers
+from service.metrics import Metrics
 from service.middleware import RequestContext
+from service.ops import router as ops_router
 from service.snapshot import SnapshotStore
 
-ROUTERS = (catalog_router, compat_router, history_router, curation_router, admin_router)
+ROUTERS = (
+    catalog_router,
+    compat_router,
+    history_router,
+    curation_router,
+    admin_router,
+    ops_router,
+)
 
 DESCRIPTION = """\
 Which fine-tuning technique suits which scenario, with the sources behind every answer.
@@ -37,6 +52,34 @@ takes `at=N` to read as of revision N. Errors are RFC 9457 `application/problem+
 def operation_id(route: APIRoute) -> str:
     """Stable operation ids: the route function's name (`verb_noun`)."""
     return route.name
+
+
+DOCS_ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
+
+
+def install_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs and ReDoc at /redoc, with scripts and styles served from here."""
+    app.mount("/static/docs", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="ftmatrix API",
+            swagger_js_url="/static/docs/swagger-ui-bundle.js",
+            swagger_css_url="/static/docs/swagger-ui.css",
+            swagger_favicon_url="/static/docs/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title="ftmatrix API",
+            redoc_js_url="/static/docs/redoc.standalone.js",
+            redoc_favicon_url="/static/docs/favicon.png",
+            with_google_fonts=False,
+        )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -54,20 +97,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         generate_unique_id_function=operation_id,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     engine = create_db_engine(settings)
     app.state.settings = settings
     app.state.engine = engine
     app.state.store = SnapshotStore(engine, settings.snapshot_cache_size)
 
+    app.state.metrics = Metrics()
     install_error_handlers(app)
-    app.add_middleware(RequestContext, engine=lambda: app.state.engine)
+    app.add_middleware(FastReads, engine=engine, enabled=not settings.require_read_key)
+    app.add_middleware(
+        RequestContext,
+        engine=lambda: app.state.engine,
+        metrics=app.state.metrics,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match",
+                           "X-Change-Reason", "X-Request-ID"],
+            expose_headers=["ETag", "X-Revision", "X-Request-ID"],
+        )  # fmt: skip
+    install_docs(app)
 
-    async def on_not_modified(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, NotModified)
-        return Response(status_code=304, headers={"ETag": exc.etag})
-
-    app.add_exception_handler(NotModified, on_not_modified)
     for router in ROUTERS:
         app.include_router(router)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from fastapi.security import HTTPBearer
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from service.errors import Conflict, Forbidden, NotFound, Unauthorized
+from service.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from service.models import ApiKey, table_of
 
 Scope = Literal["read", "write", "admin"]
@@ -63,8 +64,8 @@ def create_key(
     keys = table_of(ApiKey)
     if conn.execute(sa.select(keys.c.id).where(keys.c.name == name)).first() is not None:
         raise Conflict(f"A key named {name!r} already exists; names are never reused.")
-    key_id = secrets.token_hex(6)
-    key = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+    key = generate_key()
+    key_id = key.split("_", 2)[1]
     now = datetime.now(UTC)
     conn.execute(
         keys.insert().values(
@@ -77,6 +78,43 @@ def create_key(
         )
     )
     return key
+
+
+KEY_FORMAT = re.compile(rf"^{KEY_PREFIX}_([0-9a-f]{{12}})_([A-Za-z0-9_-]{{32,}})$")
+
+
+def generate_key() -> str:
+    """A new key in clear (`ftm_<key id>_<secret>`); nothing is stored."""
+    return f"{KEY_PREFIX}_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+
+
+def install_key(conn: sa.Connection, name: str, scope: Scope, key: str) -> bool:
+    """Store a key generated elsewhere (e.g. kept in a secret store); True if it was added.
+
+    Idempotent for the same name and key; a different key under an existing name is a 409.
+    """
+    match = KEY_FORMAT.match(key)
+    if match is None:
+        raise InvalidInput(
+            "The key must look like ftm_<12 hex digits>_<at least 32 URL-safe characters>; "
+            "make one with `ftmatrix keys generate`."
+        )
+    keys = table_of(ApiKey)
+    row = conn.execute(sa.select(keys.c.secret_hash).where(keys.c.name == name)).first()
+    if row is not None:
+        if hmac.compare_digest(row.secret_hash, hash_key(key)):
+            return False
+        raise Conflict(f"A different key named {name!r} already exists.")
+    conn.execute(
+        keys.insert().values(
+            key_id=match.group(1),
+            name=name,
+            scope=scope,
+            secret_hash=hash_key(key),
+            created_at=datetime.now(UTC),
+        )
+    )
+    return True
 
 
 def list_keys(conn: sa.Connection) -> list[KeyInfo]:

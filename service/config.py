@@ -30,6 +30,14 @@ class Settings(BaseSettings):
     )
     require_read_key: bool = Field(default=False, description="Ask for an API key on reads too.")
     max_page_size: int = Field(default=1000, ge=1, description="Largest `limit` a list accepts.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest request body; 413 past it."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Origins allowed by CORS, as JSON (e.g. ["https://dash.example"]); none: off.',
+    )
+    log_level: str = Field(default="INFO", description="Level of the JSON logs.")
 
 
 @lru_cache(maxsize=1)

@@ -75,6 +75,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if isinstance(exc.__cause__, ProblemError):
+            # FastAPI turns any failure while reading a body into a 400; keep the real one
+            # (a body over the size limit is a 413).
+            return await on_problem(request, exc.__cause__)
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # A body FastAPI could not decode at all (e.g. not UTF-8): the same 422 as any
+            # other invalid input, so every write documents one status for a bad body.
+            problem = InvalidInput(
+                "The request body could not be read as JSON text in UTF-8.",
+                errors=[{"location": "body", "message": "not UTF-8 JSON", "type": "json_invalid"}],
+            )
+            return await on_problem(request, problem)
         cls = PROBLEM_CLASSES.get(exc.status_code)
         if exc.status_code == 404:
             detail = f"No route {request.url.path!r}; see /docs for the API."

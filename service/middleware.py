@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids, and the audit row of every refused or dry-run write.
+"""ASGI middleware: request ids, body limit, security headers, metrics, access log, audit.
 
 Accepted writes record their audit row inside their own transaction (atomic with the data);
 this layer records the attempts that wrote nothing, after the response is known, in a separate
@@ -7,7 +7,10 @@ transaction, so refusals (401, 403, 409, 412, 422, ...) are never lost with a ro
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 
@@ -15,10 +18,28 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.errors import PayloadTooLarge
 from service.history import audit
+from service.metrics import Metrics
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+READS_BY_POST = frozenset({"check_plan"})  # POSTs that only read: not write attempts
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+# Swagger UI and ReDoc run inline bootstrap scripts and ReDoc starts a blob: worker.
+DOCS_CSP = (
+    b"content-security-policy",
+    b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'",
+)
+DOCS_PATHS = ("/docs", "/redoc", "/static/")
+
+access_log = logging.getLogger("ftmatrix.access")
 
 
 def request_id_from(scope: Scope) -> str:
@@ -31,38 +52,122 @@ def request_id_from(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-class RequestContext:
-    """Tags each request with an id (echoed as X-Request-ID) and audits unrecorded writes."""
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
-    def __init__(self, app: ASGIApp, engine: Callable[[], Engine]) -> None:
+
+class RequestContext:
+    """Per request: an id (echoed as X-Request-ID), a body limit, security headers, a metric,
+    one JSON log line, and the audit row of a write that did not record its own."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        engine: Callable[[], Engine],
+        metrics: Metrics,
+        max_body_bytes: int,
+    ) -> None:
         self.app = app
         self.engine = engine
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         request_id = request_id_from(scope)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500
+        docs = scope["path"].startswith(DOCS_PATHS)
 
-        async def send_with_id(message: Message) -> None:
+        async def send_wrapped(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(SECURITY_HEADERS)
+                headers.append(DOCS_CSP if docs else API_CSP)
                 message = {**message, "headers": headers}
             await send(message)
 
+        received = 0
+        limit = self.max_body_bytes
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(
+                        f"The request body is larger than {limit} bytes.", max_bytes=limit
+                    )
+            return message
+
         try:
-            await self.app(scope, receive, send_with_id)
+            declared = _content_length(scope)
+            if declared is not None and declared > limit:
+                await self._too_large(scope, send_wrapped, limit)
+            else:
+                await self.app(scope, receive_limited, send_wrapped)
         finally:
-            if scope["method"] in WRITE_METHODS and not state.get("audited"):
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe(scope["method"], template, status, elapsed)
+            access_log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "request_id": request_id,
+                    "client": scope["client"][0] if scope.get("client") else None,
+                    "key": state.get("key_name"),
+                },
+            )
+            route_name = getattr(scope.get("route"), "name", None)
+            if (
+                scope["method"] in WRITE_METHODS
+                and route_name not in READS_BY_POST
+                and not state.get("audited")
+            ):
                 await self._audit(scope, state, status, request_id)
 
+    @staticmethod
+    async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+        problem = PayloadTooLarge(
+            f"The request body is larger than {limit} bytes.", max_bytes=limit
+        ).to_problem(scope["path"])
+        body = json.dumps(problem).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
     async def _audit(self, scope: Scope, state: dict[str, object], status: int, rid: str) -> None:
+        if not scope["path"].startswith("/v1/") or (status == 404 and scope.get("route") is None):
+            return  # not an API write: nothing to attribute
         route = scope.get("route")
         client = scope.get("client")
         attempt = audit.Attempt(

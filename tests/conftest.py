@@ -27,7 +27,6 @@ from service.config import Settings
 from tests.helpers import Headers, make_key
 from tests.published import CURRENT
 
-
 BACKEND = os.environ.get("FTM_TEST_DB", "sqlite")
 _counter = itertools.count()
 

@@ -71,6 +71,7 @@ def deepspeed_plan(doc: Document, at: KeyPath = ()) -> Plan:
         evidence = f"{dotted(stage_key)}: {stage}"
         plan.add_technique(PlannedTechnique("zero", doc.location(stage_key), evidence))
         plan.add_technique(PlannedTechnique(f"zero-{stage}", doc.location(stage_key), evidence))
+    # Offload settings are ignored by DeepSpeed when ZeRO is off.
     if stage != 0:
         offload = _offload(doc, zero)
         if offload is not None:

@@ -209,3 +209,35 @@ def test_cli_prints_the_secret_alone_and_never_again(tmp_path: Path, database_ur
     with engine.connect() as conn, pytest.raises(Unauthorized):
         auth.authenticate(conn, secret)
     engine.dispose()
+
+
+def test_bootstrap_installs_the_admin_key_from_the_environment(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    def bootstrap(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "service.cli", "bootstrap"],
+            capture_output=True,
+            text=True,
+            env={"FTM_DATABASE_URL": empty_database_url, "PATH": "/usr/bin:/bin", **env},
+            cwd=tmp_path,
+            check=False,
+        )
+
+    key = auth.generate_key()
+    assert auth.KEY_FORMAT.match(key)
+    first = bootstrap(FTM_ADMIN_KEY=key, FTM_ADMIN_KEY_NAME="ops")
+    assert first.returncode == 0, first.stderr
+    assert "installed" in first.stderr
+    assert key not in first.stderr + first.stdout
+    again = bootstrap(FTM_ADMIN_KEY=key, FTM_ADMIN_KEY_NAME="ops")
+    assert (again.returncode, "already present" in again.stderr) == (0, True)
+    other = bootstrap(FTM_ADMIN_KEY=auth.generate_key(), FTM_ADMIN_KEY_NAME="ops")
+    assert other.returncode == 2
+    assert bootstrap(FTM_ADMIN_KEY="hunter2").returncode == 2
+    assert bootstrap().returncode == 0
+    engine = sa.create_engine(empty_database_url)
+    with engine.connect() as conn:
+        principal = auth.authenticate(conn, key)
+    engine.dispose()
+    assert (principal.name, principal.scope) == ("ops", "admin")

@@ -163,6 +163,7 @@ def test_invalid_json_and_non_objects() -> None:
         ("zero30.json", ["deepspeed"]),
         ("fuzz3.json", ["deepspeed"]),
         ("ds_offload.json", ["deepspeed", "zero-offload"]),
+        ("ds_z0_offload.json", ["deepspeed"]),
         ("zero3/ds.json", ["deepspeed"]),
     ],
 )

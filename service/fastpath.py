@@ -1,0 +1,220 @@
+"""Answer repeated reads from prepared bytes, before FastAPI's routing.
+
+Every cacheable read of the newest revision (GET under /v1/ without `at`, and POST /v1/checks,
+which only reads) is answered once by the application; its status, headers and body are kept,
+keyed by revision, path, query, Accept and (for a check) the request body, and sent as they
+are to the next identical request. `If-None-Match` with the current ETag answers 304 at once.
+
+Correctness does not rest on a timer: every request first asks the database which revision is
+newest, by the cheapest means the backend has (SQLite: `PRAGMA data_version`, which changes
+whenever another connection commits; otherwise one `max(number)` query). A response is kept
+only if it was read from the revision that is newest at that moment, so no process answers from
+an older revision once a write has been acknowledged anywhere.
+
+This layer also answers conditional GETs for every read: a 200 whose ETag the client sent in
+`If-None-Match` goes out as a 304 without a body (a hit costs no serialization at all).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.db import current_revision
+
+MAX_ENTRIES = 4096
+MAX_BYTES = 128 * 1024 * 1024
+MAX_CHECK_BODY = 64 * 1024
+CHECKS_PATH = "/v1/checks"
+
+
+class RevisionWatch:
+    """The newest revision number, asked of the database as cheaply as it allows."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        url = engine.url
+        self.sqlite_path = (
+            url.database if url.get_backend_name() == "sqlite" and url.database else None
+        )
+        self._conn: sqlite3.Connection | None = None
+        self._data_version = -1
+        self._revision = -1
+
+    def current(self) -> int:
+        if self.sqlite_path is None or self.sqlite_path == ":memory:":
+            with self.engine.connect() as conn:
+                return current_revision(conn)
+        if self._conn is None:
+            # Autocommit, read-only use: each statement sees the latest commit. This connection
+            # never writes, so data_version changes exactly when someone else committed.
+            self._conn = sqlite3.connect(
+                self.sqlite_path, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute("PRAGMA busy_timeout = 5000")
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            row = self._conn.execute("SELECT max(number) FROM revision").fetchone()
+            self._revision = int(row[0] or 0)
+            self._data_version = version
+        return self._revision
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    revision: int
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    route: Any
+
+
+def _matches(if_none_match: bytes, etag: bytes) -> bool:
+    candidates = [part.strip().removeprefix(b"W/") for part in if_none_match.split(b",")]
+    return etag in candidates or b"*" in candidates
+
+
+def _conditional(if_none_match: bytes, send: Send) -> Send:
+    """Turn a 200 whose ETag the client already holds into a 304 without a body."""
+    not_modified = False
+
+    async def send_conditional(message: Message) -> None:
+        nonlocal not_modified
+        if message["type"] == "http.response.start" and message["status"] == 200:
+            etag = next((bytes(v) for k, v in message.get("headers", []) if k == b"etag"), b"")
+            if etag and _matches(if_none_match, etag):
+                not_modified = True
+                message = {"type": "http.response.start", "status": 304,
+                           "headers": [(b"etag", etag)]}  # fmt: skip
+        elif message["type"] == "http.response.body" and not_modified:
+            if message.get("more_body"):
+                return
+            message = {"type": "http.response.body", "body": b""}
+        await send(message)
+
+    return send_conditional
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return b""
+
+
+class FastReads:
+    """ASGI middleware serving prepared responses for the newest revision (see module doc)."""
+
+    def __init__(self, app: ASGIApp, engine: Engine, enabled: bool = True) -> None:
+        self.app = app
+        self.watch = RevisionWatch(engine)
+        self.enabled = enabled
+        self.cache: OrderedDict[tuple[Any, ...], Prepared] = OrderedDict()
+        self.cached_bytes = 0
+        self.cache_revision = -1
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        inm = _header(scope, b"if-none-match")
+        if inm and scope["method"] == "GET":
+            send = _conditional(inm, send)
+        if not self.enabled:
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        if method == "GET" and path.startswith("/v1/") and b"at=" not in scope["query_string"]:
+            await self._get(scope, receive, send)
+        elif method == "POST" and path == CHECKS_PATH:
+            await self._check(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    def _revision(self) -> int:
+        revision = self.watch.current()
+        if revision != self.cache_revision:
+            self.cache.clear()
+            self.cached_bytes = 0
+            self.cache_revision = revision
+        return revision
+
+    async def _get(self, scope: Scope, receive: Receive, send: Send) -> None:
+        revision = self._revision()
+        key = ("GET", scope["path"], scope["query_string"], _header(scope, b"accept"))
+        await self._serve(key, revision, scope, receive, send)
+
+    async def _check(self, scope: Scope, receive: Receive, send: Send) -> None:
+        length = _header(scope, b"content-length")
+        if not length.isdigit() or int(length) > MAX_CHECK_BODY:
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        revision = self._revision()
+        key = ("POST", CHECKS_PATH, _header(scope, b"content-type"), body)
+        await self._serve(key, revision, scope, replay, send)
+
+    async def _serve(
+        self, key: tuple[Any, ...], revision: int, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        hit = self.cache.get(key)
+        if hit is not None and hit.revision == revision:
+            self.cache.move_to_end(key)
+            scope["route"] = hit.route  # so metrics and logs name the route
+            await send({"type": "http.response.start", "status": hit.status,
+                        "headers": hit.headers})  # fmt: skip
+            await send({"type": "http.response.body", "body": hit.body})
+            return
+        start: Message | None = None
+        parts: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        if start is None or start["status"] != 200:
+            return
+        headers = [(bytes(k), bytes(v)) for k, v in start.get("headers", [])]
+        served = next((v for k, v in headers if k == b"x-revision"), b"")
+        if served != str(revision).encode():
+            return  # answered from another revision (a write landed meanwhile): do not keep
+        body = b"".join(parts)
+        if len(body) > MAX_BYTES // 16:
+            return
+        self.cache[key] = Prepared(revision, 200, headers, body, scope.get("route"))
+        self.cached_bytes += len(body)
+        while len(self.cache) > MAX_ENTRIES or self.cached_bytes > MAX_BYTES:
+            _, old = self.cache.popitem(last=False)
+            self.cached_bytes -= len(old.body)

@@ -1,0 +1,86 @@
+"""Operations routes: liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from service.errors import ServiceUnavailable
+from service.http_errors import problem_responses
+from service.metrics import Metrics
+from service.migrate import alembic_config
+from service.routing import DocumentedRoute
+
+router = APIRouter(tags=["operations"], route_class=DocumentedRoute)
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    revision: int
+    schema_version: str
+
+
+@lru_cache(maxsize=1)
+def schema_head() -> str:
+    """The newest migration id shipped with this code."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    return head or ""
+
+
+@router.get("/healthz", response_model=Health)
+async def get_health() -> Health:
+    """Say the process is alive (no dependency is checked)."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Readiness, responses=problem_responses(503))
+async def get_readiness(request: Request) -> Readiness:
+    """Say whether the database answers and its schema is at this code's newest migration."""
+    engine = request.app.state.engine
+
+    def probe() -> tuple[str | None, int]:
+        with engine.connect() as conn:
+            version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            revision = conn.execute(sa.text("SELECT max(number) FROM revision")).scalar()
+            return version, int(revision or 0)
+
+    try:
+        version, revision = await run_in_threadpool(probe)
+    except SQLAlchemyError:
+        raise ServiceUnavailable("The database does not answer.") from None
+    if version != schema_head():
+        raise ServiceUnavailable(
+            f"The database schema is at {version!r}, this code needs {schema_head()!r}: "
+            "run `ftmatrix db upgrade`.",
+            schema_version=version,
+            expected=schema_head(),
+        )
+    return Readiness(status="ready", revision=revision, schema_version=version)
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
+)
+async def get_metrics(request: Request) -> PlainTextResponse:
+    """Get request counts, latencies and the current revision in Prometheus text format."""
+    metrics: Metrics = request.app.state.metrics
+    try:
+        revision: int | None = await run_in_threadpool(request.app.state.store.latest_revision)
+    except SQLAlchemyError:
+        revision = None
+    return PlainTextResponse(
+        metrics.render(revision), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )

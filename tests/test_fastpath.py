@@ -1,0 +1,130 @@
+"""Prepared responses: identical to the application's, and never from an older revision."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+
+from service.fastpath import FastReads
+from tests.conftest import LiveServer
+from tests.helpers import Headers, make_key
+from tests.published import CURRENT
+
+PLAN = {"techniques": ["qlora", "zero-3"], "libraries": {"peft": "0.9.0"}}
+
+
+def fast_layer(client: TestClient) -> FastReads:
+    layer = client.app.middleware_stack  # type: ignore[attr-defined]
+    while not isinstance(layer, FastReads):
+        layer = layer.app
+    return layer
+
+
+def comparable(response: Any) -> tuple[int, dict[str, str], bytes]:
+    headers = {k: v for k, v in response.headers.items() if k != "x-request-id"}
+    return response.status_code, headers, response.content
+
+
+def test_a_prepared_answer_equals_the_applications(client: TestClient) -> None:
+    layer = fast_layer(client)
+    for path in ("/v1/matrix", "/v1/matrix?format=markdown", "/v1/techniques/qlora"):
+        first = client.get(path)
+        assert len(layer.cache) >= 1
+        second = client.get(path)
+        assert comparable(second) == comparable(first)
+        assert second.headers["x-request-id"] != first.headers["x-request-id"]
+    csv = client.get("/v1/matrix", headers={"Accept": "text/csv"})
+    assert csv.headers["content-type"].startswith("text/csv")  # Accept is part of the key
+    checked = [client.post("/v1/checks", json=PLAN) for _ in range(2)]
+    assert comparable(checked[0]) == comparable(checked[1])
+    other = client.post("/v1/checks", json={"techniques": ["lora"]})
+    assert other.json()["findings"] != checked[0].json()["findings"]
+
+
+def test_304_only_for_reads_that_exist(client: TestClient) -> None:
+    etag = f'"rev-{CURRENT}"'
+    client.get("/v1/matrix")
+    assert client.get("/v1/matrix", headers={"If-None-Match": etag}).status_code == 304
+    assert client.get("/v1/nothing", headers={"If-None-Match": etag}).status_code == 404
+    assert client.get("/v1/techniques/nope", headers={"If-None-Match": etag}).status_code == 404
+
+
+def test_reads_follow_writes_at_once(client: TestClient, h: Headers) -> None:
+    assert client.get("/v1/matrix/qa-tasks/lora").json()["cell"]["support"] == "yes"
+    client.put("/v1/matrix/qa-tasks/lora", json={"support": "no"}, headers=h())
+    after = client.get("/v1/matrix/qa-tasks/lora").json()
+    assert (after["revision"], after["cell"]["support"]) == (CURRENT + 1, "no")
+    old = client.get("/v1/matrix/qa-tasks/lora", params={"at": CURRENT}).json()
+    assert old["cell"]["support"] == "yes"
+
+
+def test_two_processes_agree_right_after_each_write(
+    live_server: Callable[..., LiveServer], database_url: str
+) -> None:
+    key = make_key(database_url, "writer", "write")
+    writer, reader = live_server(), live_server()
+    paths = ["/v1/matrix/qa-tasks/lora", "/v1/matrix", "/v1/scenarios/qa-tasks/techniques"]
+    with httpx.Client(base_url=writer.url) as a, httpx.Client(base_url=reader.url) as b:
+        for path in paths:  # warm the reader's prepared answers
+            b.get(path)
+        for i, support in enumerate(["no", "partial", "yes", "no", "partial"] * 4):
+            revision = CURRENT + i
+            ack = a.put(
+                "/v1/matrix/qa-tasks/lora",
+                json={"support": support},
+                headers={"Authorization": f"Bearer {key}", "X-Change-Reason": "race",
+                         "If-Match": f'"rev-{revision}"'},
+            )  # fmt: skip
+            assert ack.status_code == 200, ack.text
+            cell = b.get("/v1/matrix/qa-tasks/lora").json()
+            assert (cell["revision"], cell["cell"]["support"]) == (revision + 1, support)
+            whole = b.get("/v1/matrix").json()
+            assert whole["revision"] == revision + 1
+            row = b.get("/v1/scenarios/qa-tasks/techniques").json()
+            assert (
+                next(i for i in row["items"] if i["technique"]["id"] == "lora")["support"]
+                == support
+            )
+
+
+def test_workers_on_one_port_never_serve_an_older_revision(
+    live_server: Callable[..., LiveServer], database_url: str
+) -> None:
+    key = make_key(database_url, "writer", "write")
+    server = live_server(workers=2)
+    stale: list[str] = []
+    stop = threading.Event()
+
+    def poll(floor: list[int]) -> None:
+        with httpx.Client(base_url=server.url) as http:
+            while not stop.is_set():
+                seen_floor = floor[0]  # read before the request: any answer must be at least this
+                revision = http.get("/v1/matrix/qa-tasks/lora").json()["revision"]
+                if revision < seen_floor:
+                    stale.append(f"{revision} < {seen_floor}")
+
+    floor = [CURRENT]
+    pollers = [threading.Thread(target=poll, args=(floor,)) for _ in range(4)]
+    for t in pollers:
+        t.start()
+    try:
+        with httpx.Client(base_url=server.url) as http:
+            for i in range(15):
+                revision = CURRENT + i
+                ack = http.put(
+                    "/v1/matrix/qa-tasks/lora",
+                    json={"support": ["no", "yes", "partial"][i % 3]},
+                    headers={"Authorization": f"Bearer {key}", "X-Change-Reason": "poll",
+                             "If-Match": f'"rev-{revision}"'},
+                )  # fmt: skip
+                assert ack.status_code == 200, ack.text
+                floor[0] = revision + 1  # acknowledged: no read may go below it from now on
+    finally:
+        stop.set()
+        for t in pollers:
+            t.join(timeout=30)
+    assert stale == []

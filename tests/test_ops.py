@@ -1,0 +1,190 @@
+"""Operations: health, readiness, metrics, logs, limits, headers, CORS, docs, hostile input."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service import migrate
+from service.app import create_app
+from service.config import Settings
+from tests.helpers import Headers
+from tests.published import CURRENT
+
+
+def test_healthz_and_readyz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["revision"] == CURRENT
+
+
+def test_readyz_is_503_when_migrations_are_behind(database_url: str) -> None:
+    migrate.downgrade(database_url, "0005")
+    with TestClient(create_app(Settings(database_url=database_url))) as client:
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "ftmatrix db upgrade" in response.json()["detail"]
+        assert client.get("/healthz").status_code == 200
+
+
+def test_readyz_is_503_when_the_database_is_gone(tmp_path: object) -> None:
+    url = "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1"
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert "nobody" not in response.text
+
+
+def test_metrics_count_requests_by_route_and_report_the_revision(client: TestClient) -> None:
+    client.get("/v1/techniques/lora")
+    client.get("/v1/techniques/qlora")
+    client.get("/v1/techniques/nope")
+    text = client.get("/metrics").text
+    assert (
+        'ftmatrix_requests_total{method="GET",route="/v1/techniques/{technique_id}",status="200"} 2'
+    ) in text
+    assert 'route="/v1/techniques/{technique_id}",status="404"} 1' in text
+    assert f"ftmatrix_revision {CURRENT}" in text
+    assert re.search(r'ftmatrix_request_duration_seconds_bucket\{.*le="\+Inf"\} 2', text)
+    assert "/v1/techniques/lora" not in text  # templates, not raw paths
+
+
+def test_one_json_log_line_per_request_with_its_id(
+    client: TestClient, caplog: pytest.LogCaptureFixture, h: Headers
+) -> None:
+    with caplog.at_level(logging.INFO, logger="ftmatrix.access"):
+        client.get("/v1/matrix", headers={"X-Request-ID": "trace-7"})
+        client.put("/v1/matrix/qa-tasks/lora", json={"support": "no"}, headers=h())
+    records = [r for r in caplog.records if r.name == "ftmatrix.access"]
+    assert len(records) == 2
+    first = records[0].__dict__
+    assert (first["request_id"], first["status"], first["route"]) == ("trace-7", 200, "/v1/matrix")
+    assert records[1].__dict__["key"] == "curator"
+    from service.logs import JsonFormatter
+
+    line = JsonFormatter().format(records[1])
+    parsed = json.loads(line)
+    assert parsed["msg"] == "request"
+    assert parsed["method"] == "PUT"
+    assert "ftm_" not in line  # the key's name, never its secret
+
+
+@pytest.fixture
+def small_body_client(database_url: str) -> Iterator[TestClient]:
+    settings = Settings(database_url=database_url, max_body_bytes=2048)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_request_bodies_over_the_limit_are_413(small_body_client: TestClient, h: Headers) -> None:
+    big = {"cells": [{"scenario": "qa-tasks", "technique": "lora", "support": "no",
+                      "note": "x" * 3000}]}  # fmt: skip
+    response = small_body_client.patch("/v1/matrix", json=big, headers=h())
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["max_bytes"] == 2048
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"cells": ['
+        yield b" " * 3000
+        yield b"]}"
+
+    streamed = small_body_client.patch(
+        "/v1/matrix", content=chunks(), headers=h() | {"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    put = small_body_client.put(
+        "/v1/matrix/qa-tasks/lora", content=b'{"support": "no", "note": "' + b"y" * 3000 + b'"}',
+        headers=h() | {"Content-Type": "application/json"},
+    )  # fmt: skip
+    assert put.status_code == 413
+    assert small_body_client.get("/v1/matrix/qa-tasks/lora").json()["cell"]["support"] == "yes"
+
+
+def test_security_headers(client: TestClient) -> None:
+    response = client.get("/v1/matrix")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+def test_cors_is_off_by_default_and_configurable(client: TestClient, database_url: str) -> None:
+    origin = {"Origin": "https://dash.example", "Access-Control-Request-Method": "GET"}
+    assert "access-control-allow-origin" not in client.get("/v1/matrix", headers=origin).headers
+    settings = Settings(database_url=database_url, cors_origins=["https://dash.example"])
+    with TestClient(create_app(settings)) as cors:
+        preflight = cors.options("/v1/matrix", headers=origin)
+        assert preflight.headers["access-control-allow-origin"] == "https://dash.example"
+        assert cors.get("/v1/matrix", headers=origin).headers["access-control-expose-headers"]
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_docs_load_everything_from_the_service(client: TestClient, path: str) -> None:
+    page = client.get(path)
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assets += re.findall(r"url: '([^']+)'", page.text)
+    assert assets
+    for asset in assets:
+        assert asset.startswith("/"), asset
+        assert client.get(asset).status_code == 200, asset
+    assert "cdn.jsdelivr" not in page.text
+    assert "fonts.googleapis" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status"),
+    [
+        (b'{"support": "no",', "application/json", 422),
+        (b"\xff\xfe\xfa", "application/json", 422),
+        (b'{"support": "no", "colour": "red"}', "application/json", 422),
+        (b"support=no", "application/x-www-form-urlencoded", 422),
+        (b"[]", "application/json", 422),
+    ],
+)
+def test_hostile_bodies_are_problems(
+    client: TestClient, h: Headers, content: bytes, content_type: str, status: int
+) -> None:
+    response = client.put(
+        "/v1/matrix/qa-tasks/lora", content=content, headers=h() | {"Content-Type": content_type}
+    )
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert client.get("/v1/matrix/qa-tasks/lora").json()["cell"]["support"] == "yes"
+
+
+def test_invalid_utf8_in_bulk_edits_and_huge_queries(client: TestClient, h: Headers) -> None:
+    response = client.patch(
+        "/v1/matrix", content=b"scenario,technique,support\n\xff,lora,no\n",
+        headers=h() | {"Content-Type": "text/csv"},
+    )  # fmt: skip
+    assert response.status_code == 422
+    huge = client.get("/v1/matrix", params=[("technique", "lora")] * 2000)
+    assert huge.status_code == 200
+    long_value = client.get("/v1/techniques/" + "x" * 5000)
+    assert long_value.status_code == 404
+
+
+def test_no_stack_trace_sql_or_secret_in_a_500(
+    client: TestClient, h: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.admin.writer import Writer
+
+    def boom(self: Writer, *args: object) -> None:
+        raise RuntimeError("SELECT secret FROM api_key -- traceback")
+
+    monkeypatch.setattr(Writer, "put_cell", boom)
+    with TestClient(client.app, raise_server_exceptions=False) as quiet:
+        response = quiet.put("/v1/matrix/qa-tasks/lora", json={"support": "no"}, headers=h())
+    assert response.status_code == 500
+    assert "SELECT" not in response.text
+    assert "Traceback" not in response.text
+    assert "ftm_" not in response.text
