@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from service.errors import NotFound
+from service.models import MAX_INT
 from service.snapshot import Snapshot, SnapshotStore
 
 
@@ -29,7 +30,7 @@ async def read_snapshot(
     response: Response,
     at: Annotated[
         int | None,
-        Query(ge=1, description="Read as of this revision instead of the newest one."),
+        Query(ge=1, le=MAX_INT, description="Read as of this revision instead of the newest one."),
     ] = None,
     if_none_match: Annotated[
         str | None,

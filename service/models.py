@@ -27,6 +27,9 @@ SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
+# Revision numbers, ids and offsets are 32-bit integers in the database (INTEGER on both).
+MAX_INT = 2**31 - 1
+
 SUPPORT_LEVELS = ("yes", "no", "partial", "unknown")
 SCENARIO_KINDS = ("task", "goal")
 TECHNIQUE_CATEGORIES = (

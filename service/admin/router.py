@@ -24,6 +24,7 @@ from service.history import audit
 from service.history import schemas as hs
 from service.history import service as history
 from service.http_errors import problem_responses
+from service.models import MAX_INT
 from service.routing import DocumentedRoute
 
 router = APIRouter(prefix="/v1", tags=["curation"], route_class=DocumentedRoute)
@@ -147,7 +148,8 @@ async def apply_matrix(request: Request, writes: Writes) -> s.WriteResult:
     responses=WRITE_ERRORS,
 )
 def revert_revision(
-    writes: Writes, number: Annotated[int, Path(ge=1, description="The revision to undo.")]
+    writes: Writes,
+    number: Annotated[int, Path(ge=1, le=MAX_INT, description="The revision to undo.")],
 ) -> s.WriteResult:
     """Make a new revision that undoes revision `number`."""
 
@@ -225,7 +227,7 @@ def list_audit(
     since: Annotated[datetime | None, Query(description="From this time (ISO 8601).")] = None,
     until: Annotated[datetime | None, Query(description="Before this time (ISO 8601).")] = None,
     limit: Annotated[int, Query(ge=1, le=get_settings().max_page_size)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> hs.AuditList:
     """List write attempts, accepted and refused, newest first."""
     where = audit.AuditFilter(key, action, outcome, status_code, since, until)

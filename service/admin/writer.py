@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from service.db import current_revision
-from service.errors import PreconditionFailed
+from service.errors import InvalidInput, PreconditionFailed
 from service.models import (
     CellVersion,
     PairVersion,
@@ -53,6 +53,23 @@ class WriteContext:
     author: str
     reason: str
     based_on: int
+
+
+def reject_nul(value: Any, where: str) -> None:
+    """422 for a NUL character anywhere in `value`: PostgreSQL text cannot hold one."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInput(
+                f"{where} contains a NUL character, which cannot be stored.",
+                errors=[{"location": where, "message": "NUL (\\u0000) is not allowed"}],
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            reject_nul(key, where)
+            reject_nul(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            reject_nul(item, f"{where}.{index}")
 
 
 def technique_fields(t: TechniqueData) -> dict[str, Any]:
@@ -102,6 +119,7 @@ class Writer:
 
     def open(self) -> None:
         """Check the client's revision is current and claim the next number (412 otherwise)."""
+        reject_nul(self.ctx.reason, "header.x-change-reason")
         current = current_revision(self.conn)
         if self.ctx.based_on != current or self.snap.revision != current:
             raise stale(self.ctx.based_on, current)
@@ -156,6 +174,7 @@ class Writer:
 
     def put_technique(self, key: int, slug: str, fields: dict[str, Any], *, replace: bool) -> None:
         """Write the version row of technique `key` (closing the current one when `replace`)."""
+        reject_nul(fields, "body")
         if replace:
             self._close(TECHNIQUE_VERSIONS, TECHNIQUE_VERSIONS.c.technique_id == key)
         parent = fields["parent"]
@@ -180,6 +199,7 @@ class Writer:
         )
 
     def put_scenario(self, key: int, slug: str, fields: dict[str, Any], *, replace: bool) -> None:
+        reject_nul(fields, "body")
         if replace:
             self._close(SCENARIO_VERSIONS, SCENARIO_VERSIONS.c.scenario_id == key)
         self.conn.execute(
@@ -197,6 +217,7 @@ class Writer:
         self, scenario_key: int, technique_key: int, fields: dict[str, Any] | None
     ) -> None:
         """Replace a cell's content; None removes it (the cell reads as unknown again)."""
+        reject_nul(fields, "body")
         self._close(
             CELL_VERSIONS,
             CELL_VERSIONS.c.scenario_id == scenario_key,
@@ -214,6 +235,7 @@ class Writer:
 
     def put_pair(self, key_a: int, key_b: int, fields: dict[str, Any] | None) -> None:
         """Replace the fact about a pair; None removes it (the pair reads as unknown again)."""
+        reject_nul(fields, "body")
         low, high = min(key_a, key_b), max(key_a, key_b)
         self._close(PAIR_VERSIONS, PAIR_VERSIONS.c.low_id == low, PAIR_VERSIONS.c.high_id == high)
         if fields is not None:

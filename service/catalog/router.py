@@ -14,6 +14,7 @@ from service.config import get_settings
 from service.deps import SnapshotDep
 from service.errors import NotAcceptable
 from service.http_errors import problem_responses
+from service.models import MAX_INT
 from service.routing import DocumentedRoute
 
 router = APIRouter(
@@ -26,7 +27,7 @@ SupportFilter = Annotated[
     list[s.Support], Query(description="Keep only cells with these support levels (repeatable).")
 ]
 Limit = Annotated[int, Query(ge=1, le=get_settings().max_page_size, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_INT, description="Items to skip.")]
 
 MEDIA_TYPES = {
     s.MatrixFormat.json: "application/json",

@@ -37,20 +37,25 @@ class Attempt:
         return "dry_run" if self.dry_run else "ok"
 
 
+def _text(value: str, limit: int) -> str:
+    # Whatever a client sent must not stop its attempt from being recorded: no NULs, bounded.
+    return value.replace("\x00", "\\0")[:limit]
+
+
 def record(conn: sa.Connection, attempt: Attempt) -> None:
     """Add an audit row on `conn` (inside the write's own transaction when it succeeded)."""
     conn.execute(
         AUDIT.insert().values(
             created_at=datetime.now(UTC),
             key_name=attempt.key_name,
-            action=attempt.action[:100],
-            target=attempt.target[:500],
+            action=_text(attempt.action, 100),
+            target=_text(attempt.target, 500),
             outcome=attempt.outcome,
             status=attempt.status,
             revision=attempt.revision,
-            request_id=attempt.request_id[:64],
-            client=attempt.client[:100] if attempt.client else None,
-            detail=attempt.detail[:2000],
+            request_id=_text(attempt.request_id, 64),
+            client=_text(attempt.client, 100) if attempt.client else None,
+            detail=_text(attempt.detail, 2000),
         )
     )
 

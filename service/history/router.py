@@ -13,6 +13,7 @@ from service.deps import SnapshotDep, StoreDep
 from service.history import schemas as s
 from service.history import service
 from service.http_errors import problem_responses
+from service.models import MAX_INT
 from service.routing import DocumentedRoute
 
 router = APIRouter(
@@ -25,7 +26,7 @@ async def list_revisions(
     store: StoreDep,
     snap: SnapshotDep,
     limit: Annotated[int, Query(ge=1, le=get_settings().max_page_size)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> s.RevisionList:
     """List revisions, newest first."""
 
@@ -42,7 +43,7 @@ async def list_revisions(
 async def get_revision(
     store: StoreDep,
     snap: SnapshotDep,
-    number: Annotated[int, Path(ge=1, description="The revision number.")],
+    number: Annotated[int, Path(ge=1, le=MAX_INT, description="The revision number.")],
 ) -> s.RevisionDetail:
     """Get one revision with its author, reason and diff."""
 
@@ -57,7 +58,9 @@ async def get_revision(
 async def list_changes(
     store: StoreDep,
     snap: SnapshotDep,
-    since: Annotated[int, Query(ge=0, description="The last revision you have seen.")] = 0,
+    since: Annotated[
+        int, Query(ge=0, le=MAX_INT, description="The last revision you have seen.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=get_settings().max_page_size)] = 100,
 ) -> s.ChangeFeed:
     """List the revisions after `since` with their diffs, oldest first (the sync feed)."""

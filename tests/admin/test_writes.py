@@ -379,3 +379,21 @@ def test_request_id_is_echoed_and_recorded(client: TestClient, h: Headers, admin
     assert len(generated) == 32
     unsafe = client.get("/v1/matrix", headers={"X-Request-ID": "bad id\\n"})
     assert unsafe.headers["x-request-id"] != "bad id\\n"
+
+
+def test_nul_characters_are_refused_not_stored(
+    client: TestClient, h: Headers, admin_key: str
+) -> None:
+    response = client.put(
+        "/v1/matrix/qa-tasks/lora", json={"support": "no", "note": "a\u0000b"}, headers=h()
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["location"] == "body.note"
+    bad_key = client.put(
+        "/v1/pairs/lora/fsdp", json={"verdict": "unknown", "versions": {"a\u0000": ">=1"}},
+        headers=h(),
+    )  # fmt: skip
+    assert bad_key.status_code == 422
+    junk = client.put("/v1/matrix/qa-tasks/lora", json={"\u0000": None}, headers=h())
+    assert junk.status_code == 422
+    assert [r["status"] for r in audit_rows(client, admin_key)] == [422, 422, 422]
