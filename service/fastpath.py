@@ -17,7 +17,9 @@ This layer also answers conditional GETs for every read: a 200 whose ETag the cl
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +27,10 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.access import AccessLog
 from service.db import current_revision
+from service.metrics import Metrics
+from service.middleware import REQUEST_ID
 
 MAX_ENTRIES = 4096
 MAX_BYTES = 128 * 1024 * 1024
@@ -72,11 +77,12 @@ class RevisionWatch:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
+    """A 200 answer as sent (less its request id), and the route template it came from."""
+
     revision: int
-    status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
-    route: Any
+    route: str
 
 
 def _matches(if_none_match: bytes, etag: bytes) -> bool:
@@ -113,11 +119,24 @@ def _header(scope: Scope, name: bytes) -> bytes:
 
 
 class FastReads:
-    """ASGI middleware serving prepared responses for the newest revision (see module doc)."""
+    """The outermost ASGI layer: serves prepared responses for the newest revision.
 
-    def __init__(self, app: ASGIApp, engine: Engine, enabled: bool = True) -> None:
+    A hit is answered here in full (request id, metric, access line); everything else goes to
+    `app`, the whole application stack, and a cacheable 200 it returns is kept.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        engine: Engine,
+        metrics: Metrics,
+        access: AccessLog,
+        enabled: bool = True,
+    ) -> None:
         self.app = app
         self.watch = RevisionWatch(engine)
+        self.metrics = metrics
+        self.access = access
         self.enabled = enabled
         self.cache: OrderedDict[tuple[Any, ...], Prepared] = OrderedDict()
         self.cached_bytes = 0
@@ -127,16 +146,19 @@ class FastReads:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        inm = _header(scope, b"if-none-match")
-        if inm and scope["method"] == "GET":
+        method = scope["method"]
+        inm = _header(scope, b"if-none-match") if method == "GET" else b""
+        if inm:
             send = _conditional(inm, send)
         if not self.enabled:
             await self.app(scope, receive, send)
-            return
-        method, path = scope["method"], scope["path"]
-        if method == "GET" and path.startswith("/v1/") and b"at=" not in scope["query_string"]:
-            await self._get(scope, receive, send)
-        elif method == "POST" and path == CHECKS_PATH:
+        elif method == "GET" and scope["path"].startswith("/v1/"):
+            if b"at=" in scope["query_string"]:
+                await self.app(scope, receive, send)
+            else:
+                key = ("GET", scope["path"], scope["query_string"], _header(scope, b"accept"))
+                await self._serve(key, self._revision(), scope, receive, send)
+        elif method == "POST" and scope["path"] == CHECKS_PATH:
             await self._check(scope, receive, send)
         else:
             await self.app(scope, receive, send)
@@ -148,11 +170,6 @@ class FastReads:
             self.cached_bytes = 0
             self.cache_revision = revision
         return revision
-
-    async def _get(self, scope: Scope, receive: Receive, send: Send) -> None:
-        revision = self._revision()
-        key = ("GET", scope["path"], scope["query_string"], _header(scope, b"accept"))
-        await self._serve(key, revision, scope, receive, send)
 
     async def _check(self, scope: Scope, receive: Receive, send: Send) -> None:
         length = _header(scope, b"content-length")
@@ -177,20 +194,15 @@ class FastReads:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        revision = self._revision()
         key = ("POST", CHECKS_PATH, _header(scope, b"content-type"), body)
-        await self._serve(key, revision, scope, replay, send)
+        await self._serve(key, self._revision(), scope, replay, send)
 
     async def _serve(
         self, key: tuple[Any, ...], revision: int, scope: Scope, receive: Receive, send: Send
     ) -> None:
         hit = self.cache.get(key)
-        if hit is not None and hit.revision == revision:
-            self.cache.move_to_end(key)
-            scope["route"] = hit.route  # so metrics and logs name the route
-            await send({"type": "http.response.start", "status": hit.status,
-                        "headers": hit.headers})  # fmt: skip
-            await send({"type": "http.response.body", "body": hit.body})
+        if hit is not None:
+            await self._send_prepared(hit, scope, send)
             return
         start: Message | None = None
         parts: list[bytes] = []
@@ -208,13 +220,39 @@ class FastReads:
             return
         headers = [(bytes(k), bytes(v)) for k, v in start.get("headers", [])]
         served = next((v for k, v in headers if k == b"x-revision"), b"")
-        if served != str(revision).encode():
+        if served != str(revision).encode() or revision != self.cache_revision:
             return  # answered from another revision (a write landed meanwhile): do not keep
         body = b"".join(parts)
         if len(body) > MAX_BYTES // 16:
             return
-        self.cache[key] = Prepared(revision, 200, headers, body, scope.get("route"))
+        kept = [(k, v) for k, v in headers if k != b"x-request-id"]
+        route = scope.get("route")
+        self.cache[key] = Prepared(
+            revision, kept, body, getattr(route, "path", None) or "unmatched"
+        )
         self.cached_bytes += len(body)
         while len(self.cache) > MAX_ENTRIES or self.cached_bytes > MAX_BYTES:
             _, old = self.cache.popitem(last=False)
             self.cached_bytes -= len(old.body)
+
+    async def _send_prepared(self, hit: Prepared, scope: Scope, send: Send) -> None:
+        started = time.perf_counter()
+        request_id = _header(scope, b"x-request-id").decode("latin-1")
+        if not REQUEST_ID.match(request_id):
+            request_id = os.urandom(16).hex()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [*hit.headers, (b"x-request-id", request_id.encode())]})  # fmt: skip
+        await send({"type": "http.response.body", "body": hit.body})
+        elapsed = time.perf_counter() - started
+        self.metrics.observe(scope["method"], hit.route, 200, elapsed)
+        client = scope.get("client")
+        self.access.write(
+            method=scope["method"],
+            path=scope["path"],
+            route=hit.route,
+            status=200,
+            duration=elapsed,
+            request_id=request_id,
+            client=client[0] if client else None,
+            key=None,
+        )

@@ -8,7 +8,6 @@ transaction, so refusals (401, 403, 409, 412, 422, ...) are never lost with a ro
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 import uuid
@@ -18,6 +17,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.access import AccessLog
 from service.errors import PayloadTooLarge
 from service.history import audit
 from service.metrics import Metrics
@@ -38,8 +38,6 @@ DOCS_CSP = (
     b"img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'",
 )
 DOCS_PATHS = ("/docs", "/redoc", "/static/")
-
-access_log = logging.getLogger("ftmatrix.access")
 
 
 def request_id_from(scope: Scope) -> str:
@@ -72,11 +70,13 @@ class RequestContext:
         engine: Callable[[], Engine],
         metrics: Metrics,
         max_body_bytes: int,
+        access: AccessLog,
     ) -> None:
         self.app = app
         self.engine = engine
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -125,18 +125,15 @@ class RequestContext:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             self.metrics.observe(scope["method"], template, status, elapsed)
-            access_log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "route": template,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                    "request_id": request_id,
-                    "client": scope["client"][0] if scope.get("client") else None,
-                    "key": state.get("key_name"),
-                },
+            self.access.write(
+                method=scope["method"],
+                path=scope["path"],
+                route=template,
+                status=status,
+                duration=elapsed,
+                request_id=request_id,
+                client=scope["client"][0] if scope.get("client") else None,
+                key=str(state["key_name"]) if state.get("key_name") else None,
             )
             route_name = getattr(scope.get("route"), "name", None)
             if (

@@ -18,9 +18,8 @@ PLAN = {"techniques": ["qlora", "zero-3"], "libraries": {"peft": "0.9.0"}}
 
 
 def fast_layer(client: TestClient) -> FastReads:
-    layer = client.app.middleware_stack  # type: ignore[attr-defined]
-    while not isinstance(layer, FastReads):
-        layer = layer.app
+    layer = client.app.fast  # type: ignore[attr-defined]
+    assert isinstance(layer, FastReads)
     return layer
 
 

@@ -57,23 +57,40 @@ def test_metrics_count_requests_by_route_and_report_the_revision(client: TestCli
 
 
 def test_one_json_log_line_per_request_with_its_id(
-    client: TestClient, caplog: pytest.LogCaptureFixture, h: Headers
+    client: TestClient,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    h: Headers,
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="ftmatrix.access"):
-        client.get("/v1/matrix", headers={"X-Request-ID": "trace-7"})
-        client.put("/v1/matrix/qa-tasks/lora", json={"support": "no"}, headers=h())
-    records = [r for r in caplog.records if r.name == "ftmatrix.access"]
-    assert len(records) == 2
-    first = records[0].__dict__
-    assert (first["request_id"], first["status"], first["route"]) == ("trace-7", 200, "/v1/matrix")
-    assert records[1].__dict__["key"] == "curator"
-    from service.logs import JsonFormatter
+    caplog.set_level(logging.INFO, logger="ftmatrix.access")  # as `ftmatrix serve` configures
+    capsys.readouterr()
+    client.get("/v1/matrix", headers={"X-Request-ID": "trace-7"})  # answered by the app
+    client.get("/v1/matrix", headers={"X-Request-ID": "trace-8"})  # a prepared answer
+    client.put("/v1/matrix/qa-tasks/lora", json={"support": "no"}, headers=h())
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    access = [line for line in lines if line["logger"] == "ftmatrix.access"]
+    assert [(a["request_id"], a["status"], a["route"]) for a in access[:2]] == [
+        ("trace-7", 200, "/v1/matrix"),
+        ("trace-8", 200, "/v1/matrix"),
+    ]
+    assert (access[2]["method"], access[2]["key"]) == ("PUT", "curator")
+    for line in access:
+        assert {"ts", "level", "msg", "path", "duration_ms", "client"} <= set(line)
+    assert "ftm_" not in json.dumps(access)  # the key's name, never its secret
 
-    line = JsonFormatter().format(records[1])
-    parsed = json.loads(line)
-    assert parsed["msg"] == "request"
-    assert parsed["method"] == "PUT"
-    assert "ftm_" not in line  # the key's name, never its secret
+
+def test_access_lines_follow_the_logger_level(
+    client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logger = logging.getLogger("ftmatrix.access")
+    previous = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        capsys.readouterr()
+        client.get("/v1/matrix")
+        assert "ftmatrix.access" not in capsys.readouterr().err
+    finally:
+        logger.setLevel(previous)
 
 
 @pytest.fixture
