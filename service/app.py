@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        app.state.access.flush()
         app.state.engine.dispose()
 
     app = Service(
@@ -125,7 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.metrics = Metrics()
     install_error_handlers(app)
-    access = AccessLog()
+    access = app.state.access = AccessLog()
     app.add_middleware(
         RequestContext,
         engine=lambda: app.state.engine,

@@ -17,7 +17,7 @@ This layer also answers conditional GETs for every read: a 200 whose ETag the cl
 
 from __future__ import annotations
 
-import os
+import re
 import sqlite3
 import time
 from collections import OrderedDict
@@ -30,8 +30,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.access import AccessLog
 from service.db import current_revision
 from service.metrics import Metrics
-from service.middleware import REQUEST_ID
+from service.middleware import REQUEST_ID, next_request_id
 
+AT_PARAMETER = re.compile(rb"(?:^|&)at=")  # time travel: immutable, rare, left to the app
 MAX_ENTRIES = 4096
 MAX_BYTES = 128 * 1024 * 1024
 MAX_CHECK_BODY = 64 * 1024
@@ -153,7 +154,7 @@ class FastReads:
         if not self.enabled:
             await self.app(scope, receive, send)
         elif method == "GET" and scope["path"].startswith("/v1/"):
-            if b"at=" in scope["query_string"]:
+            if AT_PARAMETER.search(scope["query_string"]):
                 await self.app(scope, receive, send)
             else:
                 key = ("GET", scope["path"], scope["query_string"], _header(scope, b"accept"))
@@ -239,7 +240,7 @@ class FastReads:
         started = time.perf_counter()
         request_id = _header(scope, b"x-request-id").decode("latin-1")
         if not REQUEST_ID.match(request_id):
-            request_id = os.urandom(16).hex()
+            request_id = next_request_id()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*hit.headers, (b"x-request-id", request_id.encode())]})  # fmt: skip
         await send({"type": "http.response.body", "body": hit.body})

@@ -127,3 +127,19 @@ def test_workers_on_one_port_never_serve_an_older_revision(
         for t in pollers:
             t.join(timeout=30)
     assert stale == []
+
+
+def test_every_read_without_at_is_prepared_once(client: TestClient) -> None:
+    layer = fast_layer(client)
+    paths = [
+        "/v1/matrix?format=markdown",
+        "/v1/matrix?format=csv",
+        "/v1/recommendations?scenario=reduce-memory&scenario=qa-tasks",
+        "/v1/techniques?limit=2",
+    ]
+    for path in paths:
+        client.get(path)
+    assert {key[1] + "?" + key[2].decode() for key in layer.cache} == set(paths)
+    client.get("/v1/matrix?format=markdown&at=1")
+    client.get("/v1/matrix?at=2")
+    assert len(layer.cache) == len(paths)  # time travel is left to the application
