@@ -83,13 +83,29 @@ class AccessLog:
     ) -> None:
         if not self.enabled():
             return
-        line = (
-            f'{{"ts":"{self._ts(time.time())}","level":"info","logger":"{LOGGER}",'
-            f'"msg":"request","method":{_str(method)},"path":{_str(path)},'
-            f'"route":{_str(route)},"status":{status},"duration_ms":{duration * 1000:.3f},'
-            f'"request_id":{_str(request_id)},"client":{_str(client)},"key":{_str(key)}}}\n'
+        self.write_fixed(
+            fixed_fields(method, path, route, status), duration, request_id, client, key
         )
-        self._append(line)
+
+    def write_fixed(
+        self, fixed: str, duration: float, request_id: str, client: str | None, key: str | None
+    ) -> None:
+        """Write a line whose per-route part (`fixed_fields`) was built beforehand."""
+        if not self.enabled():
+            return
+        self._append(
+            f'{{"ts":"{self._ts(time.time())}","level":"info","logger":"{LOGGER}",{fixed}'
+            f'"duration_ms":{duration * 1000:.3f},"request_id":{_str(request_id)},'
+            f'"client":{_str(client)},"key":{_str(key)}}}\n'
+        )
+
+
+def fixed_fields(method: str, path: str, route: str, status: int) -> str:
+    """The part of an access line that is the same for every answer to one request."""
+    return (
+        f'"msg":"request","method":{_str(method)},"path":{_str(path)},'
+        f'"route":{_str(route)},"status":{status},'
+    )
 
 
 def _str(value: str | None) -> str:

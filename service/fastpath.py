@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.access import AccessLog
+from service.access import AccessLog, fixed_fields
 from service.db import current_revision
 from service.metrics import Metrics
 from service.middleware import REQUEST_ID, next_request_id
@@ -84,6 +84,7 @@ class Prepared:
     headers: list[tuple[bytes, bytes]]
     body: bytes
     route: str
+    log_fields: str
 
 
 def _matches(if_none_match: bytes, etag: bytes) -> bool:
@@ -148,7 +149,14 @@ class FastReads:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
-        inm = _header(scope, b"if-none-match") if method == "GET" else b""
+        inm = b""
+        accept = b""
+        if method == "GET":
+            for name, value in scope["headers"]:
+                if name == b"if-none-match":
+                    inm = bytes(value)
+                elif name == b"accept":
+                    accept = bytes(value)
         if inm:
             send = _conditional(inm, send)
         if not self.enabled:
@@ -157,7 +165,7 @@ class FastReads:
             if AT_PARAMETER.search(scope["query_string"]):
                 await self.app(scope, receive, send)
             else:
-                key = ("GET", scope["path"], scope["query_string"], _header(scope, b"accept"))
+                key = ("GET", scope["path"], scope["query_string"], accept)
                 await self._serve(key, self._revision(), scope, receive, send)
         elif method == "POST" and scope["path"] == CHECKS_PATH:
             await self._check(scope, receive, send)
@@ -227,10 +235,9 @@ class FastReads:
         if len(body) > MAX_BYTES // 16:
             return
         kept = [(k, v) for k, v in headers if k != b"x-request-id"]
-        route = scope.get("route")
-        self.cache[key] = Prepared(
-            revision, kept, body, getattr(route, "path", None) or "unmatched"
-        )
+        template = getattr(scope.get("route"), "path", None) or "unmatched"
+        fields = fixed_fields(scope["method"], scope["path"], template, 200)
+        self.cache[key] = Prepared(revision, kept, body, template, fields)
         self.cached_bytes += len(body)
         while len(self.cache) > MAX_ENTRIES or self.cached_bytes > MAX_BYTES:
             _, old = self.cache.popitem(last=False)
@@ -247,13 +254,6 @@ class FastReads:
         elapsed = time.perf_counter() - started
         self.metrics.observe(scope["method"], hit.route, 200, elapsed)
         client = scope.get("client")
-        self.access.write(
-            method=scope["method"],
-            path=scope["path"],
-            route=hit.route,
-            status=200,
-            duration=elapsed,
-            request_id=request_id,
-            client=client[0] if client else None,
-            key=None,
+        self.access.write_fixed(
+            hit.log_fields, elapsed, request_id, client[0] if client else None, None
         )
