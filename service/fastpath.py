@@ -17,6 +17,7 @@ This layer also answers conditional GETs for every read: a 200 whose ETag the cl
 
 from __future__ import annotations
 
+import mmap
 import re
 import sqlite3
 import time
@@ -30,8 +31,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.access import AccessLog, fixed_fields
 from service.db import current_revision
 from service.metrics import Metrics
-from service.middleware import REQUEST_ID, next_request_id
+from service.middleware import API_CSP, REQUEST_ID, SECURITY_HEADERS, next_request_id
 
+WAL_INDEX_HEADER = 48  # bytes of the first copy of the wal-index header
 AT_PARAMETER = re.compile(rb"(?:^|&)at=")  # time travel: immutable, rare, left to the app
 MAX_ENTRIES = 4096
 MAX_BYTES = 128 * 1024 * 1024
@@ -40,37 +42,66 @@ CHECKS_PATH = "/v1/checks"
 
 
 class RevisionWatch:
-    """The newest revision number, asked of the database as cheaply as it allows."""
+    """The newest revision number, asked of the database as cheaply as it allows.
+
+    SQLite in WAL mode: every commit, from any process, rewrites the wal-index header at the
+    start of the `-shm` file (its `iChange` counter, frame count and checksums; see
+    https://www.sqlite.org/walformat.html). That header is mapped into memory and compared with
+    the one seen at the last query: unchanged means no commit since, and costs a memory read.
+    A changed (or torn) header only triggers the real query. `PRAGMA data_version` is the
+    fallback when the file cannot be mapped; other databases get one `max(number)` query.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         url = engine.url
-        self.sqlite_path = (
-            url.database if url.get_backend_name() == "sqlite" and url.database else None
-        )
+        database = url.database if url.get_backend_name() == "sqlite" else None
+        self.sqlite_path = database if database and database != ":memory:" else None
         self._conn: sqlite3.Connection | None = None
+        self._shm: mmap.mmap | None = None
+        self._header = b""
         self._data_version = -1
         self._revision = -1
 
+    def _open(self, path: str) -> sqlite3.Connection:
+        # Autocommit, read-only use: each statement sees the latest commit. Kept open, so the
+        # -shm file stays in place for the life of the process.
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("SELECT 1 FROM revision LIMIT 1").fetchall()
+        try:
+            with open(f"{path}-shm", "rb") as shm:
+                self._shm = mmap.mmap(shm.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            self._shm = None  # not in WAL mode: fall back to PRAGMA data_version
+        return conn
+
     def current(self) -> int:
-        if self.sqlite_path is None or self.sqlite_path == ":memory:":
+        if self.sqlite_path is None:
             with self.engine.connect() as conn:
                 return current_revision(conn)
         if self._conn is None:
-            # Autocommit, read-only use: each statement sees the latest commit. This connection
-            # never writes, so data_version changes exactly when someone else committed.
-            self._conn = sqlite3.connect(
-                self.sqlite_path, isolation_level=None, check_same_thread=False
-            )
-            self._conn.execute("PRAGMA busy_timeout = 5000")
-        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._data_version:
-            row = self._conn.execute("SELECT max(number) FROM revision").fetchone()
-            self._revision = int(row[0] or 0)
+            self._conn = self._open(self.sqlite_path)
+        db = self._conn
+        if self._shm is not None:
+            header = self._shm[:WAL_INDEX_HEADER]
+            if header == self._header:
+                return self._revision
+            # Header first, query second: a commit in between is seen again next time.
+            self._header = header
+        else:
+            version = db.execute("PRAGMA data_version").fetchone()[0]
+            if version == self._data_version:
+                return self._revision
             self._data_version = version
+        row = db.execute("SELECT max(number) FROM revision").fetchone()
+        self._revision = int(row[0] or 0)
         return self._revision
 
     def close(self) -> None:
+        if self._shm is not None:
+            self._shm.close()
+            self._shm = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -85,6 +116,8 @@ class Prepared:
     body: bytes
     route: str
     log_fields: str
+    etag: bytes
+    not_modified_fields: str
 
 
 def _matches(if_none_match: bytes, etag: bytes) -> bool:
@@ -94,6 +127,8 @@ def _matches(if_none_match: bytes, etag: bytes) -> bool:
 
 def _conditional(if_none_match: bytes, send: Send) -> Send:
     """Turn a 200 whose ETag the client already holds into a 304 without a body."""
+    if not if_none_match:
+        return send
     not_modified = False
 
     async def send_conditional(message: Message) -> None:
@@ -149,25 +184,28 @@ class FastReads:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
-        inm = b""
-        accept = b""
-        if method == "GET":
+        if method == "GET" and self.enabled and scope["path"].startswith("/v1/"):
+            inm = accept = b""
             for name, value in scope["headers"]:
                 if name == b"if-none-match":
                     inm = bytes(value)
                 elif name == b"accept":
                     accept = bytes(value)
-        if inm:
-            send = _conditional(inm, send)
-        if not self.enabled:
-            await self.app(scope, receive, send)
-        elif method == "GET" and scope["path"].startswith("/v1/"):
-            if AT_PARAMETER.search(scope["query_string"]):
-                await self.app(scope, receive, send)
-            else:
+            if not AT_PARAMETER.search(scope["query_string"]):
                 key = ("GET", scope["path"], scope["query_string"], accept)
-                await self._serve(key, self._revision(), scope, receive, send)
-        elif method == "POST" and scope["path"] == CHECKS_PATH:
+                revision = self._revision()
+                hit = self.cache.get(key)
+                if hit is not None:
+                    not_modified = bool(inm) and _matches(inm, hit.etag)
+                    await self._send_prepared(hit, scope, send, not_modified)
+                    return
+                await self._serve(key, revision, scope, receive, _conditional(inm, send))
+                return
+            await self.app(scope, receive, _conditional(inm, send))
+        elif method == "GET":
+            inm = _header(scope, b"if-none-match")
+            await self.app(scope, receive, _conditional(inm, send) if inm else send)
+        elif method == "POST" and self.enabled and scope["path"] == CHECKS_PATH:
             await self._check(scope, receive, send)
         else:
             await self.app(scope, receive, send)
@@ -211,7 +249,7 @@ class FastReads:
     ) -> None:
         hit = self.cache.get(key)
         if hit is not None:
-            await self._send_prepared(hit, scope, send)
+            await self._send_prepared(hit, scope, send, not_modified=False)
             return
         start: Message | None = None
         parts: list[bytes] = []
@@ -237,23 +275,35 @@ class FastReads:
         kept = [(k, v) for k, v in headers if k != b"x-request-id"]
         template = getattr(scope.get("route"), "path", None) or "unmatched"
         fields = fixed_fields(scope["method"], scope["path"], template, 200)
-        self.cache[key] = Prepared(revision, kept, body, template, fields)
+        etag = next((v for k, v in kept if k == b"etag"), b"")
+        not_modified_fields = fixed_fields(scope["method"], scope["path"], template, 304)
+        self.cache[key] = Prepared(
+            revision, kept, body, template, fields, etag, not_modified_fields
+        )
         self.cached_bytes += len(body)
         while len(self.cache) > MAX_ENTRIES or self.cached_bytes > MAX_BYTES:
             _, old = self.cache.popitem(last=False)
             self.cached_bytes -= len(old.body)
 
-    async def _send_prepared(self, hit: Prepared, scope: Scope, send: Send) -> None:
+    async def _send_prepared(
+        self, hit: Prepared, scope: Scope, send: Send, not_modified: bool
+    ) -> None:
         started = time.perf_counter()
         request_id = _header(scope, b"x-request-id").decode("latin-1")
         if not REQUEST_ID.match(request_id):
             request_id = next_request_id()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [*hit.headers, (b"x-request-id", request_id.encode())]})  # fmt: skip
-        await send({"type": "http.response.body", "body": hit.body})
+        rid = (b"x-request-id", request_id.encode())
+        if not_modified:
+            status, fields = 304, hit.not_modified_fields
+            headers = [(b"etag", hit.etag), rid, *SECURITY_HEADERS, API_CSP]
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+        else:
+            status, fields = 200, hit.log_fields
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [*hit.headers, rid]})  # fmt: skip
+            await send({"type": "http.response.body", "body": hit.body})
         elapsed = time.perf_counter() - started
-        self.metrics.observe(scope["method"], hit.route, 200, elapsed)
+        self.metrics.observe(scope["method"], hit.route, status, elapsed)
         client = scope.get("client")
-        self.access.write_fixed(
-            hit.log_fields, elapsed, request_id, client[0] if client else None, None
-        )
+        self.access.write_fixed(fields, elapsed, request_id, client[0] if client else None, None)

@@ -31,12 +31,15 @@ class Metrics:
         self._buckets: dict[tuple[str, str, str], list[int]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        # Called on the event loop thread only (middleware and fast path), so no lock: this
+        # runs on every request. `render` copies under the lock against a concurrent reset.
         key = (method, route, str(status))
-        with self._lock:
-            self._count[key] += 1
-            self._sum[key] += seconds
-            buckets = self._buckets.setdefault(key, [0] * (len(BUCKETS) + 1))
-            buckets[bisect_left(BUCKETS, seconds)] += 1
+        self._count[key] += 1
+        self._sum[key] += seconds
+        buckets = self._buckets.get(key)
+        if buckets is None:
+            buckets = self._buckets[key] = [0] * (len(BUCKETS) + 1)
+        buckets[bisect_left(BUCKETS, seconds)] += 1
 
     def render(self, revision: int | None) -> str:
         """The Prometheus text exposition (version 0.0.4) of everything observed."""
