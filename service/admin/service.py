@@ -104,6 +104,33 @@ def create_technique(w: Writer, body: s.TechniqueCreate) -> None:
     w.record("create", "technique", body.id, None, fields)
 
 
+def _aliases_after_rename(
+    w: Writer, kind: str, old_id: str, new_id: str, aliases: list[str], owner_of_new: bool
+) -> list[str]:
+    """The aliases after a possible rename: the old id stays as an alias so clients keep working.
+
+    `owner_of_new` says the new id already names this same entity (renaming back to an alias).
+    """
+    if new_id != old_id:
+        table = TECHNIQUE_VERSIONS if kind == "technique" else SCENARIO_VERSIONS
+        if w.slug_ever_used(table, new_id) and not owner_of_new:
+            raise Conflict(f"The id {new_id!r} is or was used by a {kind}; ids are never reused.")
+        aliases = [*aliases, old_id]
+    return _clean_aliases(aliases, new_id)
+
+
+def _record_update(
+    w: Writer, kind: str, old_id: str, new_id: str, before: dict[str, Any], after: dict[str, Any]
+) -> bool:
+    """Record the fields that changed (and the id, if renamed); False when nothing did."""
+    changed_before, changed_after = _diff(before, after)
+    if new_id != old_id:
+        changed_before["id"], changed_after["id"] = old_id, new_id
+    if changed_after:
+        w.record("update", kind, old_id, changed_before, changed_after)
+    return bool(changed_after)
+
+
 def update_technique(w: Writer, value: str, body: s.TechniqueUpdate) -> None:
     snap = w.snap
     t = catalog.technique(snap, value)
@@ -113,22 +140,12 @@ def update_technique(w: Writer, value: str, body: s.TechniqueUpdate) -> None:
     after = before | given
     if "parent" in given:
         after["parent"] = _parent(snap, given["parent"], t.id)
-    aliases = list(after["aliases"])
-    if new_id != t.id:
-        if w.slug_ever_used(TECHNIQUE_VERSIONS, new_id) and snap.find_technique(new_id) != t:
-            raise Conflict(
-                f"The id {new_id!r} is or was used by a technique; ids are never reused."
-            )
-        aliases.append(t.id)  # the old id keeps working for clients that stored it
-    after["aliases"] = _clean_aliases(aliases, new_id)
+    after["aliases"] = _aliases_after_rename(
+        w, "technique", t.id, new_id, after["aliases"], snap.find_technique(new_id) == t
+    )
     _check_technique_spellings(snap, t.id, [new_id, *after["aliases"]])
-    changed_before, changed_after = _diff(before, after)
-    if new_id != t.id:
-        changed_before["id"], changed_after["id"] = t.id, new_id
-    if not changed_after:
-        return
-    w.put_technique(t.key, new_id, after, replace=True)
-    w.record("update", "technique", t.id, changed_before, changed_after)
+    if _record_update(w, "technique", t.id, new_id, before, after):
+        w.put_technique(t.key, new_id, after, replace=True)
 
 
 def retire_technique(w: Writer, value: str) -> None:
@@ -212,20 +229,12 @@ def update_scenario(w: Writer, value: str, body: s.ScenarioUpdate) -> None:
     given = body.model_dump(mode="json", exclude_unset=True)
     new_id = given.pop("id", None) or sc.id
     after = before | given
-    aliases = list(after["aliases"])
-    if new_id != sc.id:
-        if w.slug_ever_used(SCENARIO_VERSIONS, new_id) and snap.find_scenario(new_id) != sc:
-            raise Conflict(f"The id {new_id!r} is or was used by a scenario; ids are never reused.")
-        aliases.append(sc.id)
-    after["aliases"] = _clean_aliases(aliases, new_id)
+    after["aliases"] = _aliases_after_rename(
+        w, "scenario", sc.id, new_id, after["aliases"], snap.find_scenario(new_id) == sc
+    )
     _check_scenario_spellings(snap, sc.id, [new_id, after["title"], *after["aliases"]])
-    changed_before, changed_after = _diff(before, after)
-    if new_id != sc.id:
-        changed_before["id"], changed_after["id"] = sc.id, new_id
-    if not changed_after:
-        return
-    w.put_scenario(sc.key, new_id, after, replace=True)
-    w.record("update", "scenario", sc.id, changed_before, changed_after)
+    if _record_update(w, "scenario", sc.id, new_id, before, after):
+        w.put_scenario(sc.key, new_id, after, replace=True)
 
 
 def retire_scenario(w: Writer, value: str) -> None:
