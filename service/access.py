@@ -93,9 +93,10 @@ class AccessLog:
         """Write a line whose per-route part (`fixed_fields`) was built beforehand."""
         if not self.enabled():
             return
+        # Request ids match a plain pattern (or were made here): no escaping needed.
         self._append(
             f'{{"ts":"{self._ts(time.time())}","level":"info","logger":"{LOGGER}",{fixed}'
-            f'"duration_ms":{duration * 1000:.3f},"request_id":{_str(request_id)},'
+            f'"duration_ms":{duration * 1000:.3f},"request_id":"{request_id}",'
             f'"client":{_str(client)},"key":{_str(key)}}}\n'
         )
 

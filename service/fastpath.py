@@ -185,21 +185,25 @@ class FastReads:
             return
         method = scope["method"]
         if method == "GET" and self.enabled and scope["path"].startswith("/v1/"):
-            inm = accept = b""
+            inm = accept = request_id = b""
             for name, value in scope["headers"]:
                 if name == b"if-none-match":
                     inm = bytes(value)
                 elif name == b"accept":
                     accept = bytes(value)
-            if not AT_PARAMETER.search(scope["query_string"]):
-                key = ("GET", scope["path"], scope["query_string"], accept)
-                revision = self._revision()
+                elif name == b"x-request-id":
+                    request_id = bytes(value)
+            query = scope["query_string"]
+            if not (query and AT_PARAMETER.search(query)):
+                key = ("GET", scope["path"], query, accept)
+                if self.watch.current() != self.cache_revision:
+                    self._reset()
                 hit = self.cache.get(key)
                 if hit is not None:
                     not_modified = bool(inm) and _matches(inm, hit.etag)
-                    await self._send_prepared(hit, scope, send, not_modified)
+                    await self._send_prepared(hit, scope, send, not_modified, request_id)
                     return
-                await self._serve(key, revision, scope, receive, _conditional(inm, send))
+                await self._serve(key, self.cache_revision, scope, receive, _conditional(inm, send))
                 return
             await self.app(scope, receive, _conditional(inm, send))
         elif method == "GET":
@@ -210,13 +214,16 @@ class FastReads:
         else:
             await self.app(scope, receive, send)
 
+    def _reset(self) -> None:
+        """Forget every prepared answer: the newest revision changed."""
+        self.cache.clear()
+        self.cached_bytes = 0
+        self.cache_revision = self.watch.current()
+
     def _revision(self) -> int:
-        revision = self.watch.current()
-        if revision != self.cache_revision:
-            self.cache.clear()
-            self.cached_bytes = 0
-            self.cache_revision = revision
-        return revision
+        if self.watch.current() != self.cache_revision:
+            self._reset()
+        return self.cache_revision
 
     async def _check(self, scope: Scope, receive: Receive, send: Send) -> None:
         length = _header(scope, b"content-length")
@@ -249,7 +256,7 @@ class FastReads:
     ) -> None:
         hit = self.cache.get(key)
         if hit is not None:
-            await self._send_prepared(hit, scope, send, not_modified=False)
+            await self._send_prepared(hit, scope, send, False)
             return
         start: Message | None = None
         parts: list[bytes] = []
@@ -286,11 +293,18 @@ class FastReads:
             self.cached_bytes -= len(old.body)
 
     async def _send_prepared(
-        self, hit: Prepared, scope: Scope, send: Send, not_modified: bool
+        self,
+        hit: Prepared,
+        scope: Scope,
+        send: Send,
+        not_modified: bool,
+        given_id: bytes | None = None,
     ) -> None:
         started = time.perf_counter()
-        request_id = _header(scope, b"x-request-id").decode("latin-1")
-        if not REQUEST_ID.match(request_id):
+        if given_id is None:
+            given_id = _header(scope, b"x-request-id")
+        request_id = given_id.decode("latin-1") if given_id else ""
+        if not (request_id and REQUEST_ID.match(request_id)):
             request_id = next_request_id()
         rid = (b"x-request-id", request_id.encode())
         if not_modified:

@@ -26,14 +26,14 @@ class Metrics:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._count: dict[tuple[str, str, str], int] = defaultdict(int)
-        self._sum: dict[tuple[str, str, str], float] = defaultdict(float)
-        self._buckets: dict[tuple[str, str, str], list[int]] = {}
+        self._count: dict[tuple[str, str, int], int] = defaultdict(int)
+        self._sum: dict[tuple[str, str, int], float] = defaultdict(float)
+        self._buckets: dict[tuple[str, str, int], list[int]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         # Called on the event loop thread only (middleware and fast path), so no lock: this
         # runs on every request. `render` copies under the lock against a concurrent reset.
-        key = (method, route, str(status))
+        key = (method, route, status)
         self._count[key] += 1
         self._sum[key] += seconds
         buckets = self._buckets.get(key)
@@ -53,7 +53,7 @@ class Metrics:
             sums = dict(self._sum)
             buckets = {k: list(v) for k, v in self._buckets.items()}
         for method, route, status in keys:
-            labels = _labels(method=method, route=route, status=status)
+            labels = _labels(method=method, route=route, status=str(status))
             lines.append(f"ftmatrix_requests_total{labels} {counts[method, route, status]}")
         lines += [
             "# HELP ftmatrix_request_duration_seconds Time to answer, by route and status.",
@@ -65,9 +65,9 @@ class Metrics:
             for bound, hits in zip((*BUCKETS, float("inf")), buckets[key], strict=True):
                 cumulative += hits
                 le = "+Inf" if bound == float("inf") else repr(bound)
-                labels = _labels(method=method, route=route, status=status, le=le)
+                labels = _labels(method=method, route=route, status=str(status), le=le)
                 lines.append(f"ftmatrix_request_duration_seconds_bucket{labels} {cumulative}")
-            labels = _labels(method=method, route=route, status=status)
+            labels = _labels(method=method, route=route, status=str(status))
             lines.append(f"ftmatrix_request_duration_seconds_sum{labels} {sums[key]:.6f}")
             lines.append(f"ftmatrix_request_duration_seconds_count{labels} {counts[key]}")
         if revision is not None:
