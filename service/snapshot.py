@@ -11,7 +11,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +20,6 @@ from service.db import current_revision
 from service.models import (
     CellVersion,
     PairVersion,
-    Revision,
     ScenarioVersion,
     TechniqueVersion,
     table_of,
@@ -88,14 +86,6 @@ class PairData:
 def pair_key(a: str, b: str) -> tuple[str, str]:
     """The key of an unordered pair in `Snapshot.pairs`."""
     return (a, b) if a <= b else (b, a)
-
-
-@dataclass(frozen=True, slots=True)
-class RevisionData:
-    number: int
-    created_at: datetime
-    author: str
-    reason: str
 
 
 @dataclass(slots=True)
@@ -241,17 +231,6 @@ def load_snapshot(conn: sa.Connection, revision: int) -> Snapshot:
     return Snapshot(
         revision=revision, techniques=techniques, scenarios=scenarios, cells=ordered, pairs=pairs
     )
-
-
-def list_revisions(conn: sa.Connection) -> list[RevisionData]:
-    """Every revision, newest first."""
-    rev = table_of(Revision)
-    rows = conn.execute(
-        sa.select(rev.c.number, rev.c.created_at, rev.c.author, rev.c.reason).order_by(
-            rev.c.number.desc()
-        )
-    ).all()
-    return [RevisionData(*row) for row in rows]
 
 
 class SnapshotStore:
