@@ -118,9 +118,12 @@ class Prepared:
     log_fields: str
     etag: bytes
     not_modified_fields: str
+    not_modified_headers: list[tuple[bytes, bytes]]
 
 
 def _matches(if_none_match: bytes, etag: bytes) -> bool:
+    if if_none_match == etag:  # the usual case: the client sends back the one ETag it got
+        return True
     candidates = [part.strip().removeprefix(b"W/") for part in if_none_match.split(b",")]
     return etag in candidates or b"*" in candidates
 
@@ -285,7 +288,14 @@ class FastReads:
         etag = next((v for k, v in kept if k == b"etag"), b"")
         not_modified_fields = fixed_fields(scope["method"], scope["path"], template, 304)
         self.cache[key] = Prepared(
-            revision, kept, body, template, fields, etag, not_modified_fields
+            revision,
+            kept,
+            body,
+            template,
+            fields,
+            etag,
+            not_modified_fields,
+            [(b"etag", etag), *SECURITY_HEADERS, API_CSP],
         )
         self.cached_bytes += len(body)
         while len(self.cache) > MAX_ENTRIES or self.cached_bytes > MAX_BYTES:
@@ -309,8 +319,8 @@ class FastReads:
         rid = (b"x-request-id", request_id.encode())
         if not_modified:
             status, fields = 304, hit.not_modified_fields
-            headers = [(b"etag", hit.etag), rid, *SECURITY_HEADERS, API_CSP]
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.start", "status": 304,
+                        "headers": [*hit.not_modified_headers, rid]})  # fmt: skip
             await send({"type": "http.response.body", "body": b""})
         else:
             status, fields = 200, hit.log_fields
