@@ -199,14 +199,13 @@ class FastReads:
             query = scope["query_string"]
             if not (query and AT_PARAMETER.search(query)):
                 key = ("GET", scope["path"], query, accept)
-                if self.watch.current() != self.cache_revision:
-                    self._reset()
+                revision = self._revision()
                 hit = self.cache.get(key)
                 if hit is not None:
                     not_modified = bool(inm) and _matches(inm, hit.etag)
                     await self._send_prepared(hit, scope, send, not_modified, request_id)
                     return
-                await self._serve(key, self.cache_revision, scope, receive, _conditional(inm, send))
+                await self._serve(key, revision, scope, receive, _conditional(inm, send))
                 return
             await self.app(scope, receive, _conditional(inm, send))
         elif method == "GET":
