@@ -155,3 +155,32 @@ pair_version_t = sa.table(
         )
     ),
 )  # fmt: skip
+
+
+TECHNIQUE_FIELDS = (
+    "full_name", "category", "summary", "aliases", "paper", "facts", "libraries", "sources",
+)  # fmt: skip
+
+
+def insert_technique(
+    conn: sa.Connection,
+    revision: int,
+    key: int,
+    slug: str,
+    name: str,
+    data: dict[str, Any],
+    parent_key: int | None,
+) -> dict[str, Any]:
+    """Write a seed technique's version row; return its diff entry in the API's vocabulary.
+
+    The diff names the parent by slug, as every write does, never by internal key.
+    """
+    fields = {"name": name} | {field: data[field] for field in TECHNIQUE_FIELDS}
+    insert_version(
+        conn,
+        technique_version_t,
+        fields
+        | {"slug": slug, "parent_id": parent_key, "technique_id": key, "valid_from": revision},
+    )
+    after = fields | {"parent": data["parent"]}
+    return {"op": "create", "kind": "technique", "id": slug, "before": None, "after": after}

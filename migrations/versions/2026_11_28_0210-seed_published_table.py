@@ -62,32 +62,9 @@ def upgrade() -> None:
     for name in header:
         slug = scenarios_seed["columns"][name]
         data = techniques_seed[slug]
-        values = {
-            "slug": slug,
-            "name": name,
-            "full_name": data["full_name"],
-            "category": data["category"],
-            "summary": data["summary"],
-            "aliases": data["aliases"],
-            "paper": data["paper"],
-            "facts": data["facts"],
-            "libraries": data["libraries"],
-            "parent_id": technique_keys[data["parent"]] if data["parent"] else None,
-            "sources": data["sources"],
-        }
-        seedlib.insert_version(
-            conn,
-            seedlib.technique_version_t,
-            values | {"technique_id": technique_keys[slug], "valid_from": REVISION},
-        )
+        parent = technique_keys[data["parent"]] if data["parent"] else None
         diff.append(
-            {
-                "op": "create",
-                "kind": "technique",
-                "id": slug,
-                "before": None,
-                "after": values | {"parent": data["parent"]},
-            }
+            seedlib.insert_technique(conn, REVISION, technique_keys[slug], slug, name, data, parent)
         )
 
     by_title = {s["title"]: s for s in scenarios_seed["scenarios"]}

@@ -50,27 +50,12 @@ def upgrade() -> None:
     for data in seed["techniques"]:
         keys[data["id"]] = seedlib.create_entity(conn, seedlib.technique_t, REVISION)
     for data in seed["techniques"]:
-        values = {
-            "slug": data["id"],
-            "name": data["name"],
-            "full_name": data["full_name"],
-            "category": data["category"],
-            "summary": data["summary"],
-            "aliases": data["aliases"],
-            "paper": data["paper"],
-            "facts": data["facts"],
-            "libraries": data["libraries"],
-            "parent_id": key_of(data["parent"]) if data["parent"] else None,
-            "sources": data["sources"],
-        }
-        seedlib.insert_version(
-            conn,
-            seedlib.technique_version_t,
-            values | {"technique_id": keys[data["id"]], "valid_from": REVISION},
+        parent = key_of(data["parent"]) if data["parent"] else None
+        diff.append(
+            seedlib.insert_technique(
+                conn, REVISION, keys[data["id"]], data["id"], data["name"], data, parent
+            )
         )
-        after = {k: v for k, v in values.items() if k not in ("slug", "parent_id")}
-        diff.append({"op": "create", "kind": "technique", "id": data["id"], "before": None,
-                     "after": after | {"parent": data["parent"]}})  # fmt: skip
 
     for pair in seed["pairs"]:
         a, b = key_of(pair["a"]), key_of(pair["b"])

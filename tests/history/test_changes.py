@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi.testclient import TestClient
 
 from tests.helpers import Headers
@@ -99,3 +101,16 @@ def test_revert_of_a_retirement_and_of_a_rename(client: TestClient, h: Headers) 
     scenario = client.get("/v1/scenarios/qa-tasks").json()["scenario"]
     assert scenario["id"] == "qa-tasks"
     assert "question-answering" not in scenario["aliases"]
+
+
+def test_seed_diffs_speak_the_api_vocabulary(client: TestClient, h: Headers) -> None:
+    created = client.post(
+        "/v1/techniques", json={"id": "galore", "name": "GaLore", "category": "other"}, headers=h()
+    ).json()["changes"][0]["after"]
+    feed = client.get("/v1/changes").json()["items"]
+    seeded = [c for item in feed for c in item["changes"] if c["kind"] == "technique"]
+    assert seeded
+    for change in seeded:
+        if change["op"] == "create":
+            assert set(change["after"]) == set(created), change["id"]
+    assert "_id" not in json.dumps(feed)  # internal keys never leave the database
