@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.access import AccessLog, fixed_fields
 from service.db import current_revision
 from service.metrics import Metrics
-from service.middleware import API_CSP, REQUEST_ID, SECURITY_HEADERS, next_request_id
+from service.middleware import API_CSP, SECURITY_HEADERS, request_id_or_new
 
 WAL_INDEX_HEADER = 48  # bytes of the first copy of the wal-index header
 AT_PARAMETER = re.compile(rb"(?:^|&)at=")  # time travel: immutable, rare, left to the app
@@ -312,9 +312,7 @@ class FastReads:
         started = time.perf_counter()
         if given_id is None:
             given_id = _header(scope, b"x-request-id")
-        request_id = given_id.decode("latin-1") if given_id else ""
-        if not (request_id and REQUEST_ID.match(request_id)):
-            request_id = next_request_id()
+        request_id = request_id_or_new(given_id)
         rid = (b"x-request-id", request_id.encode())
         if not_modified:
             status, fields = 304, hit.not_modified_fields

@@ -50,13 +50,17 @@ def next_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
+def request_id_or_new(given: bytes) -> str:
+    """The caller's X-Request-ID value when it is sane, else a fresh id."""
+    candidate = given.decode("latin-1")
+    return candidate if candidate and REQUEST_ID.match(candidate) else next_request_id()
+
+
 def request_id_from(scope: Scope) -> str:
-    """The caller's X-Request-ID when it is sane, else a fresh one."""
+    """The request's id: its X-Request-ID header when sane, else a fresh one."""
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
-            candidate = bytes(value).decode("latin-1")
-            if REQUEST_ID.match(candidate):
-                return candidate
+            return request_id_or_new(bytes(value))
     return next_request_id()
 
 
