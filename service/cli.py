@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from service.config import PROJECT_ROOT, get_settings
 from service.plan import Location, Plan
@@ -312,7 +313,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "snapshot", None) and getattr(args, "server", None):
         build_parser().error("--snapshot goes with --offline, not --server")
     handler: Any = args.handler
-    return int(handler(args))
+    try:
+        return int(handler(args))
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        for error in exc.errors():
+            name = "FTM_" + "_".join(str(part) for part in error["loc"]).upper()
+            print(f"ftmatrix: {name}: {error['msg']}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

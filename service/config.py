@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class Settings(BaseSettings):
@@ -37,7 +40,9 @@ class Settings(BaseSettings):
         default_factory=list,
         description='Origins allowed by CORS, as JSON (e.g. ["https://dash.example"]); none: off.',
     )
-    log_level: str = Field(default="INFO", description="Level of the JSON logs.")
+    log_level: Annotated[
+        LogLevel, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)
+    ] = Field(default="INFO", description="Level of the JSON logs (any case).")
 
 
 @lru_cache(maxsize=1)

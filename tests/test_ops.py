@@ -200,10 +200,30 @@ def test_no_stack_trace_sql_or_secret_in_a_500(
     def boom(self: Writer, *args: object) -> None:
         raise RuntimeError("SELECT secret FROM api_key -- traceback")
 
-    monkeypatch.setattr(Writer, "put_cell", boom)
+    monkeypatch.setattr(Writer, "put_cells", boom)
     with TestClient(client.app, raise_server_exceptions=False) as quiet:
         response = quiet.put("/v1/matrix/qa-tasks/lora", json={"support": "no"}, headers=h())
     assert response.status_code == 500
     assert "SELECT" not in response.text
     assert "Traceback" not in response.text
     assert "ftm_" not in response.text
+
+
+def test_settings_accept_any_case_and_refuse_bad_values_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.cli import main
+    from service.config import Settings, get_settings
+
+    assert Settings(log_level="warning").log_level == "WARNING"
+    monkeypatch.setenv("FTM_LOG_LEVEL", "loud")
+    get_settings.cache_clear()
+    try:
+        assert main(["serve", "--host", "127.0.0.1", "--port", "1"]) == 2
+    finally:
+        monkeypatch.delenv("FTM_LOG_LEVEL")
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert err.startswith("ftmatrix: FTM_LOG_LEVEL: ")
+    assert "'WARNING'" in err
+    assert "Traceback" not in err
