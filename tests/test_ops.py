@@ -215,7 +215,7 @@ def test_settings_accept_any_case_and_refuse_bad_values_in_one_line(
     from service.cli import main
     from service.config import Settings, get_settings
 
-    assert Settings(log_level="warning").log_level == "WARNING"
+    assert Settings.model_validate({"log_level": "warning"}).log_level == "WARNING"
     monkeypatch.setenv("FTM_LOG_LEVEL", "loud")
     get_settings.cache_clear()
     try:
