@@ -151,11 +151,12 @@ class CellVersion(SQLModel, table=True):
             postgresql_where=sa.text("valid_to IS NULL"),
         ),
         sa.Index("ix_cell_version_technique_current", "technique_id", "valid_to"),
+        sa.Index("ix_cell_version_scenario_technique", "scenario_id", "technique_id"),
         sa.CheckConstraint("support IN ('yes', 'no', 'partial', 'unknown')", name="support"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    scenario_id: int = Field(foreign_key="scenario.id", index=True, ondelete="RESTRICT")
+    scenario_id: int = Field(foreign_key="scenario.id", ondelete="RESTRICT")
     technique_id: int = Field(foreign_key="technique.id", ondelete="RESTRICT")
     valid_from: int = _rev_fk(nullable=False)
     valid_to: int | None = _rev_fk(nullable=True)

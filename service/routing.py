@@ -1,12 +1,18 @@
-"""The route class every router uses: its docstring's first line is the OpenAPI summary."""
+"""What every router shares: the route class (docstring -> OpenAPI summary), and how a large
+document is sent (whole when small, streamed when large)."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from itertools import chain
 from typing import Any
 
+from fastapi.responses import Response, StreamingResponse
 from fastapi.routing import APIRoute
+
+STREAM_AFTER_BYTES = 4 * 1024 * 1024
+"""A document larger than this is streamed (chunked) instead of being held whole in memory."""
 
 
 class DocumentedRoute(APIRoute):
@@ -19,3 +25,23 @@ class DocumentedRoute(APIRoute):
         if kwargs.get("description") is None:
             kwargs["description"] = rest.strip()
         super().__init__(path, endpoint, **kwargs)
+
+
+def send_parts(parts: Iterator[bytes], media_type: str, headers: Mapping[str, str]) -> Response:
+    """A response for a document made of `parts`: read whole (with Content-Length) when it is
+    under STREAM_AFTER_BYTES, else streamed as the parts come, in bounded memory.
+
+    Call it from a worker thread: producing the parts may read the database. A streamed
+    response reads the rest of the parts in a worker thread too (Starlette does so for a
+    synchronous iterator).
+    """
+    head: list[bytes] = []
+    size = 0
+    for part in parts:
+        head.append(part)
+        size += len(part)
+        if size > STREAM_AFTER_BYTES:
+            return StreamingResponse(
+                chain(head, parts), media_type=media_type, headers=dict(headers)
+            )
+    return Response(b"".join(head), media_type=media_type, headers=dict(headers))

@@ -1,15 +1,19 @@
-"""The data as of one revision, loaded once into plain immutable objects.
+"""The data as of one revision: techniques, scenarios and pairs in memory, cells by index.
 
 Past revisions never change, so a snapshot of revision N is valid forever; only "which revision
-is current" has to be checked per request. Every read (catalog, compatibility, exports) answers
-from a snapshot instead of querying tables row by row.
+is current" has to be checked per request. Techniques, scenarios and pairs (thousands at most)
+are loaded once per revision into plain immutable objects. Cells (up to their product, a million
+and more) stay in the database: `CellIndex` reads the cells a request needs, valid at N, through
+indexes, so a read costs what it returns rather than what the catalog holds.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +92,129 @@ def pair_key(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
 
 
+CellKey = tuple[str, str]
+"""(scenario id, technique id)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _decoded_sources(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+def _sources(value: str | list[str]) -> tuple[str, ...]:
+    """A cell's sources from the database: JSON text (SQLite) or a list (PostgreSQL JSONB).
+
+    Cells share few distinct source lists ("[]" above all), so text is decoded once per value.
+    """
+    return _decoded_sources(value) if isinstance(value, str) else tuple(value)
+
+
+_IN_CHUNK = 500  # ids per IN (...) list: well under every backend's limit on bound parameters
+
+
+class CellIndex:
+    """The cells valid at one revision, read from the database on demand through its indexes.
+
+    Every method returns cells in display order (scenario rows, technique columns, both in
+    creation order, which is their key order). A cell never set is absent: callers read it as
+    `unknown`. Cells of a technique or scenario not in this revision are left out.
+    """
+
+    __slots__ = ("_engine", "_s_slug", "_scenarios", "_t_slug", "_techniques", "revision")
+
+    def __init__(
+        self,
+        engine: Engine,
+        revision: int,
+        techniques: Mapping[str, TechniqueData],
+        scenarios: Mapping[str, ScenarioData],
+    ) -> None:
+        self._engine = engine
+        self.revision = revision
+        self._techniques = techniques
+        self._scenarios = scenarios
+        self._t_slug = {t.key: t.id for t in techniques.values()}
+        self._s_slug = {sc.key: sc.id for sc in scenarios.values()}
+
+    def _query(self, *where: sa.ColumnElement[bool]) -> dict[CellKey, CellData]:
+        cv = _CELLS
+        statement = (
+            sa.select(
+                cv.c.scenario_id,
+                cv.c.technique_id,
+                cv.c.support,
+                cv.c.note,
+                sa.type_coerce(cv.c.sources, sa.Text),  # decoded below, once per distinct value
+                cv.c.valid_from,
+            )
+            .where(_valid_at(cv, self.revision), *where)
+            .order_by(cv.c.scenario_id, cv.c.technique_id)
+        )
+        s_slug, t_slug = self._s_slug, self._t_slug
+        out: dict[CellKey, CellData] = {}
+        with self._engine.connect() as conn:
+            for scenario_key, technique_key, support, note, sources, valid_from in conn.execute(
+                statement
+            ):
+                scenario = s_slug.get(scenario_key)
+                technique = t_slug.get(technique_key)
+                if scenario is None or technique is None:
+                    continue  # a cell of a retired technique or scenario is history
+                out[scenario, technique] = CellData(
+                    scenario, technique, support, note, _sources(sources), valid_from
+                )
+        return out
+
+    def get(self, scenario: str, technique: str) -> CellData | None:
+        """One cell, or None when it was never set (or was removed)."""
+        sc, t = self._scenarios.get(scenario), self._techniques.get(technique)
+        if sc is None or t is None:
+            return None
+        found = self._query(_CELLS.c.scenario_id == sc.key, _CELLS.c.technique_id == t.key)
+        return found.get((scenario, technique))
+
+    def row(self, scenario: str) -> dict[str, CellData]:
+        """One scenario's cells, by technique id."""
+        return {t: cell for (_, t), cell in self.rows([scenario]).items()}
+
+    def column(self, technique: str) -> dict[str, CellData]:
+        """One technique's cells, by scenario id."""
+        t = self._techniques.get(technique)
+        if t is None:
+            return {}
+        return {sc: cell for (sc, _), cell in self._query(_CELLS.c.technique_id == t.key).items()}
+
+    def rows(self, scenarios: Iterable[str]) -> dict[CellKey, CellData]:
+        """The cells of these scenarios' rows (unknown ids are ignored)."""
+        keys = sorted({self._scenarios[s].key for s in scenarios if s in self._scenarios})
+        out: dict[CellKey, CellData] = {}
+        # Keys ascend, so the chunks' results, each in key order, concatenate in display order.
+        for start in range(0, len(keys), _IN_CHUNK):
+            out.update(self._query(_CELLS.c.scenario_id.in_(keys[start : start + _IN_CHUNK])))
+        return out
+
+    def select(
+        self, scenarios: Collection[str] | None = None, techniques: Collection[str] | None = None
+    ) -> dict[CellKey, CellData]:
+        """The cells at the crossing of these rows and columns (None: all of them)."""
+        if scenarios is not None:
+            found = self.rows(scenarios)
+            if techniques is not None:
+                wanted = set(techniques)
+                found = {k: c for k, c in found.items() if k[1] in wanted}
+            return found
+        if techniques is not None:
+            keys = sorted({self._techniques[t].key for t in techniques if t in self._techniques})
+            if len(keys) <= _IN_CHUNK:
+                return self._query(_CELLS.c.technique_id.in_(keys))
+            wanted = set(techniques)
+            return {k: c for k, c in self._query().items() if k[1] in wanted}
+        return self._query()
+
+
+_CELLS = table_of(CellVersion)
+
+
 @dataclass(slots=True)
 class Snapshot:
     """Techniques, scenarios and cells valid at `revision`, in display order (creation order)."""
@@ -95,13 +222,15 @@ class Snapshot:
     revision: int
     techniques: dict[str, TechniqueData]
     scenarios: dict[str, ScenarioData]
-    cells: dict[tuple[str, str], CellData]
+    cells: CellIndex
     pairs: dict[tuple[str, str], PairData] = field(default_factory=dict)
     technique_lookup: dict[str, str] = field(default_factory=dict)
     scenario_lookup: dict[str, str] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.technique_lookup or self.scenario_lookup:
+            return  # given, from an earlier snapshot with the same techniques and scenarios
         # Ids win over aliases, names and titles when a spelling is ambiguous; case is ignored.
         spellings: list[tuple[dict[str, str], str, tuple[str, ...]]] = [
             (self.technique_lookup, t.id, (*t.aliases, t.name)) for t in self.techniques.values()
@@ -142,10 +271,25 @@ def _valid_at(table: sa.Table, revision: int) -> sa.ColumnElement[bool]:
     )
 
 
-def load_snapshot(conn: sa.Connection, revision: int) -> Snapshot:
-    """Read the data valid at `revision`."""
-    at = revision
-    tv, sv, cv = table_of(TechniqueVersion), table_of(ScenarioVersion), table_of(CellVersion)
+def _changed_between(conn: sa.Connection, table: sa.Table, after: int, upto: int) -> bool:
+    """True when a version row of `table` was written or closed by a revision in (after, upto]."""
+    found = conn.execute(
+        sa.select(sa.literal(1))
+        .where(
+            sa.or_(
+                table.c.valid_from.between(after + 1, upto),
+                table.c.valid_to.between(after + 1, upto),
+            )
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def _load_entities(
+    conn: sa.Connection, at: int
+) -> tuple[dict[str, TechniqueData], dict[str, ScenarioData]]:
+    tv, sv = table_of(TechniqueVersion), table_of(ScenarioVersion)
     t_rows = conn.execute(sa.select(tv).where(_valid_at(tv, at)).order_by(tv.c.technique_id)).all()
     slug_by_key = {r.technique_id: r.slug for r in t_rows}
     techniques = {
@@ -167,7 +311,6 @@ def load_snapshot(conn: sa.Connection, revision: int) -> Snapshot:
         for r in t_rows
     }
     s_rows = conn.execute(sa.select(sv).where(_valid_at(sv, at)).order_by(sv.c.scenario_id)).all()
-    scenario_by_key = {r.scenario_id: r.slug for r in s_rows}
     scenarios = {
         r.slug: ScenarioData(
             key=r.scenario_id,
@@ -181,32 +324,14 @@ def load_snapshot(conn: sa.Connection, revision: int) -> Snapshot:
         )
         for r in s_rows
     }
-    cells: dict[tuple[str, str], CellData] = {}
-    c_rows = conn.execute(
-        sa.select(
-            cv.c.scenario_id,
-            cv.c.technique_id,
-            cv.c.support,
-            cv.c.note,
-            cv.c.sources,
-            cv.c.valid_from,
-        )
-        .where(_valid_at(cv, at))
-        .order_by(cv.c.scenario_id, cv.c.technique_id)
-    ).all()
-    for scenario_id, technique_id, support, note, sources, valid_from in c_rows:
-        scenario = scenario_by_key.get(scenario_id)
-        technique = slug_by_key.get(technique_id)
-        if scenario is None or technique is None:
-            continue  # a cell of a retired technique or scenario is history, not current data
-        cells[(scenario, technique)] = CellData(
-            scenario, technique, support, note, tuple(sources), valid_from
-        )
-    # Order cells as the table reads: scenario rows, technique columns.
-    t_order = {slug: i for i, slug in enumerate(techniques)}
-    s_order = {slug: i for i, slug in enumerate(scenarios)}
-    ordered = dict(sorted(cells.items(), key=lambda kv: (s_order[kv[0][0]], t_order[kv[0][1]])))
+    return techniques, scenarios
+
+
+def _load_pairs(
+    conn: sa.Connection, at: int, techniques: Mapping[str, TechniqueData]
+) -> dict[tuple[str, str], PairData]:
     pv = table_of(PairVersion)
+    slug_by_key = {t.key: t.id for t in techniques.values()}
     pairs: dict[tuple[str, str], PairData] = {}
     for r in conn.execute(
         sa.select(pv).where(_valid_at(pv, at)).order_by(pv.c.low_id, pv.c.high_id)
@@ -228,8 +353,46 @@ def load_snapshot(conn: sa.Connection, revision: int) -> Snapshot:
             sources=tuple(r.sources),
             since_revision=r.valid_from,
         )
+    return pairs
+
+
+def load_snapshot(
+    conn: sa.Connection, engine: Engine, revision: int, previous: Snapshot | None = None
+) -> Snapshot:
+    """Read the techniques, scenarios and pairs valid at `revision`; cells stay in the database.
+
+    With `previous` (an older snapshot), what no revision since it changed is reused as it is,
+    so a write that only touches cells costs the next read two indexed probes, not a reload.
+    """
+    reuse = previous if previous is not None and previous.revision < revision else None
+    if reuse is not None and not any(
+        _changed_between(conn, table_of(model), reuse.revision, revision)
+        for model in (TechniqueVersion, ScenarioVersion)
+    ):
+        techniques, scenarios = reuse.techniques, reuse.scenarios
+        entities_kept = True
+    else:
+        techniques, scenarios = _load_entities(conn, revision)
+        entities_kept = False
+    if (
+        reuse is not None
+        and entities_kept
+        and not _changed_between(conn, table_of(PairVersion), reuse.revision, revision)
+    ):
+        pairs = reuse.pairs
+    else:
+        pairs = _load_pairs(conn, revision, techniques)
     return Snapshot(
-        revision=revision, techniques=techniques, scenarios=scenarios, cells=ordered, pairs=pairs
+        revision=revision,
+        techniques=techniques,
+        scenarios=scenarios,
+        cells=CellIndex(engine, revision, techniques, scenarios),
+        pairs=pairs,
+        **(
+            {"technique_lookup": reuse.technique_lookup, "scenario_lookup": reuse.scenario_lookup}
+            if reuse is not None and entities_kept
+            else {}
+        ),
     )
 
 
@@ -238,7 +401,8 @@ class SnapshotStore:
 
     `current()` costs one indexed `max(number)` query; a snapshot is loaded only when the revision
     it answers for has not been seen, so every process sees a write by any other process on its
-    very next read.
+    very next read. A snapshot holds no cells, so even a catalog of a million cells keeps each
+    snapshot as small as its techniques, scenarios and pairs.
     """
 
     def __init__(self, engine: Engine, past_capacity: int = 16) -> None:
@@ -264,7 +428,7 @@ class SnapshotStore:
                 latest = self._latest
                 if latest is not None and latest.revision == revision:
                     return latest
-                snapshot = load_snapshot(conn, revision)
+                snapshot = load_snapshot(conn, self.engine, revision, previous=latest)
                 self._latest = snapshot
                 return snapshot
 
@@ -281,7 +445,7 @@ class SnapshotStore:
         with self.engine.connect() as conn:
             if revision < 1 or revision > current_revision(conn):
                 return None
-            snapshot = load_snapshot(conn, revision)
+            snapshot = load_snapshot(conn, self.engine, revision, previous=self._latest)
         with self._lock:
             self._past[revision] = snapshot
             while len(self._past) > self.past_capacity:

@@ -34,7 +34,7 @@ def _current(w: Writer, kind: str, ident: str) -> dict[str, Any] | None:
         pair = snap.pairs.get(pair_key(a, b))
         return pair_fields(pair) if pair else None
     scenario_id, _, technique_id = ident.partition("/")
-    cell = snap.cells.get((scenario_id, technique_id))
+    cell = snap.cells.get(scenario_id, technique_id)
     if cell is None:
         return None
     return {"support": cell.support, "note": cell.note, "sources": list(cell.sources)}

@@ -159,9 +159,8 @@ def retire_technique(w: Writer, value: str) -> None:
         )
     w.retire_technique_rows(t.key)
     w.record("retire", "technique", t.id, technique_fields(t), None)
-    for (scenario_id, technique_id), cell in snap.cells.items():
-        if technique_id == t.id:
-            w.record("retire", "cell", f"{scenario_id}/{technique_id}", _cell_fields(cell), None)
+    for scenario_id, cell in snap.cells.column(t.id).items():
+        w.record("retire", "cell", f"{scenario_id}/{t.id}", _cell_fields(cell), None)
     for pair in snap.pairs.values():
         if t.id in (pair.a, pair.b):
             w.record("retire", "pair", f"{pair.a}+{pair.b}", pair_fields(pair), None)
@@ -242,9 +241,8 @@ def retire_scenario(w: Writer, value: str) -> None:
     sc = catalog.scenario(snap, value)
     w.retire_scenario_rows(sc.key)
     w.record("retire", "scenario", sc.id, scenario_fields(sc), None)
-    for (scenario_id, technique_id), cell in snap.cells.items():
-        if scenario_id == sc.id:
-            w.record("retire", "cell", f"{scenario_id}/{technique_id}", _cell_fields(cell), None)
+    for technique_id, cell in snap.cells.row(sc.id).items():
+        w.record("retire", "cell", f"{sc.id}/{technique_id}", _cell_fields(cell), None)
 
 
 def _cell_fields(cell: CellData) -> dict[str, Any]:
@@ -254,26 +252,34 @@ def _cell_fields(cell: CellData) -> dict[str, Any]:
 def set_cell(w: Writer, scenario_value: str, technique_value: str, body: s.CellWrite) -> None:
     sc = catalog.scenario(w.snap, scenario_value)
     t = catalog.technique(w.snap, technique_value)
-    _set_cell(w, sc.id, t, body.model_dump(mode="json"))
+    current = w.snap.cells.get(sc.id, t.id)
+    w.put_cells(_cell_change(w, sc.id, t, body.model_dump(mode="json"), current))
 
 
-def _set_cell(w: Writer, scenario_id: str, t: TechniqueData, after: dict[str, Any]) -> None:
-    current = w.snap.cells.get((scenario_id, t.id))
+def _cell_change(
+    w: Writer, scenario_id: str, t: TechniqueData, after: dict[str, Any], current: CellData | None
+) -> list[tuple[int, int, dict[str, Any]]]:
+    """Record the change to one cell; the version row to write, if anything changed."""
     ident = f"{scenario_id}/{t.id}"
+    row = (w.snap.scenarios[scenario_id].key, t.key, after)
     if current is None:
         if after == UNSET_CELL:
-            return  # a cell never set already reads as this
-        w.put_cell(w.snap.scenarios[scenario_id].key, t.key, after)
+            return []  # a cell never set already reads as this
         w.record("create", "cell", ident, None, after)
-        return
+        return [row]
     changed_before, changed_after = _diff(_cell_fields(current), after)
-    if changed_after:
-        w.put_cell(w.snap.scenarios[scenario_id].key, t.key, after)
-        w.record("update", "cell", ident, changed_before, changed_after)
+    if not changed_after:
+        return []
+    w.record("update", "cell", ident, changed_before, changed_after)
+    return [row]
 
 
 def apply_cells(w: Writer, edits: Sequence[CellEdit]) -> None:
-    """Apply bulk edits; any unknown id or duplicate fails the whole write with every bad row."""
+    """Apply bulk edits; any unknown id or duplicate fails the whole write with every bad row.
+
+    The current cells are read in one query per 500 rows touched, and the new version rows are
+    written in two batched statements, so a bulk edit costs about what it changes.
+    """
     snap = w.snap
     errors: list[RowError] = []
     resolved: list[tuple[CellEdit, str, TechniqueData]] = []
@@ -302,8 +308,10 @@ def apply_cells(w: Writer, edits: Sequence[CellEdit]) -> None:
         resolved.append((edit, sc.id, t))
     if errors:
         raise bulk_problem(errors)
+    existing = snap.cells.rows({scenario_id for _, scenario_id, _ in resolved})
+    rows: list[tuple[int, int, dict[str, Any]]] = []
     for edit, scenario_id, t in resolved:
-        current = snap.cells.get((scenario_id, t.id))
+        current = existing.get((scenario_id, t.id))
         after = {
             "support": edit.support,
             "note": edit.note if edit.note is not None else (current.note if current else ""),
@@ -311,7 +319,8 @@ def apply_cells(w: Writer, edits: Sequence[CellEdit]) -> None:
             if edit.sources is not None
             else (list(current.sources) if current else []),
         }
-        _set_cell(w, scenario_id, t, after)
+        rows.extend(_cell_change(w, scenario_id, t, after, current))
+    w.put_cells(rows)
 
 
 def _unknown(row: int, field: str, value: str, allowed: list[str]) -> RowError:

@@ -8,6 +8,7 @@ a concurrent writer based on the same revision collides on that primary key and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -217,21 +218,31 @@ class Writer:
         self, scenario_key: int, technique_key: int, fields: dict[str, Any] | None
     ) -> None:
         """Replace a cell's content; None removes it (the cell reads as unknown again)."""
-        reject_nul(fields, "body")
-        self._close(
-            CELL_VERSIONS,
-            CELL_VERSIONS.c.scenario_id == scenario_key,
-            CELL_VERSIONS.c.technique_id == technique_key,
-        )
-        if fields is not None:
-            self.conn.execute(
-                CELL_VERSIONS.insert().values(
-                    scenario_id=scenario_key,
-                    technique_id=technique_key,
-                    valid_from=self.number,
-                    **fields,
-                )
+        self.put_cells([(scenario_key, technique_key, fields)])
+
+    def put_cells(self, rows: Sequence[tuple[int, int, dict[str, Any] | None]]) -> None:
+        """Replace many cells' content (None removes a cell) in two batched statements."""
+        if not rows:
+            return
+        for _, _, fields in rows:
+            reject_nul(fields, "body")
+        self.conn.execute(
+            CELL_VERSIONS.update()
+            .where(
+                CELL_VERSIONS.c.scenario_id == sa.bindparam("s_key"),
+                CELL_VERSIONS.c.technique_id == sa.bindparam("t_key"),
+                CELL_VERSIONS.c.valid_to.is_(None),
             )
+            .values(valid_to=self.number),
+            [{"s_key": s_key, "t_key": t_key} for s_key, t_key, _ in rows],
+        )
+        inserts = [
+            {"scenario_id": s_key, "technique_id": t_key, "valid_from": self.number, **fields}
+            for s_key, t_key, fields in rows
+            if fields is not None
+        ]
+        if inserts:
+            self.conn.execute(CELL_VERSIONS.insert(), inserts)
 
     def put_pair(self, key_a: int, key_b: int, fields: dict[str, Any] | None) -> None:
         """Replace the fact about a pair; None removes it (the pair reads as unknown again)."""

@@ -1,10 +1,20 @@
-"""Text representations of the matrix: CSV (one cell a line) and Markdown (the seed's table)."""
+"""Representations of the matrix: JSON, CSV (one cell a line) and Markdown (the seed's table).
+
+Each `*_parts` function yields the representation piece by piece from a `MatrixView`, one chunk
+of rows at a time, so that a matrix of any size is written out in bounded memory; joined, the
+pieces are exactly the whole document.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Iterator
 
+from pydantic import TypeAdapter
+
+from service.catalog import schemas as s
+from service.catalog.service import MatrixView, cell_read, matrix_refs
 from service.snapshot import CellData, ScenarioData, TechniqueData
 
 CSV_COLUMNS = ("scenario", "technique", "support", "note", "sources")
@@ -12,11 +22,33 @@ SOURCE_SEPARATOR = " ; "
 MARKDOWN_LABELS = {"yes": "Yes", "no": "No", "partial": "Partial", "unknown": "Unknown"}
 
 
-def matrix_csv(cells: list[CellData]) -> str:
-    """RFC 4180 CSV with a header; sources joined by ' ; '."""
+_SCENARIO_REFS = TypeAdapter(list[s.ScenarioRef])
+_TECHNIQUE_REFS = TypeAdapter(list[s.TechniqueRef])
+_CELLS = TypeAdapter(list[s.Cell])
+
+
+def matrix_json_parts(view: MatrixView) -> Iterator[bytes]:
+    """The JSON document of `s.Matrix`, byte for byte as pydantic writes it, in pieces."""
+    scenarios, techniques = matrix_refs(view)
+    yield b"".join((
+        b'{"revision":', str(view.snap.revision).encode(),
+        b',"scenarios":', _SCENARIO_REFS.dump_json(scenarios),
+        b',"techniques":', _TECHNIQUE_REFS.dump_json(techniques),
+        b',"cells":[',
+    ))  # fmt: skip
+    separator = b""
+    for _, cells in view.chunks():
+        if cells:
+            yield separator + _CELLS.dump_json([cell_read(c) for c in cells])[1:-1]
+            separator = b","
+    yield b"]}"
+
+
+def _csv_lines(cells: Iterable[CellData], header: bool) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    if header:
+        writer.writerow(CSV_COLUMNS)
     for c in cells:
         writer.writerow(
             (c.scenario, c.technique, c.support, c.note, SOURCE_SEPARATOR.join(c.sources))
@@ -24,8 +56,43 @@ def matrix_csv(cells: list[CellData]) -> str:
     return out.getvalue()
 
 
+def matrix_csv(cells: Iterable[CellData]) -> str:
+    """RFC 4180 CSV with a header; sources joined by ' ; '."""
+    return _csv_lines(cells, header=True)
+
+
+def matrix_csv_parts(view: MatrixView) -> Iterator[bytes]:
+    """`matrix_csv` of the view's cells, in pieces."""
+    yield _csv_lines((), header=True).encode()
+    for _, cells in view.chunks():
+        yield _csv_lines(cells, header=False).encode()
+
+
 def _md(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown_header(techniques: list[TechniqueData]) -> list[str]:
+    width = len(techniques) + 1
+    return [
+        "|" + " |" * width,
+        "|" + "-|" * width,
+        "|" + "|".join(["Scenario", *(_md(t.name) for t in techniques)]) + "|",
+    ]
+
+
+def _markdown_rows(
+    scenarios: list[ScenarioData], techniques: list[TechniqueData], cells: Iterable[CellData]
+) -> list[str]:
+    by_key = {(c.scenario, c.technique): c for c in cells}
+    lines = []
+    for sc in scenarios:
+        row = [_md(sc.title)]
+        for t in techniques:
+            cell = by_key.get((sc.id, t.id))
+            row.append(MARKDOWN_LABELS[cell.support] if cell else "")
+        lines.append("|" + "|".join(row) + "|")
+    return lines
 
 
 def matrix_markdown(
@@ -35,17 +102,14 @@ def matrix_markdown(
 
     Rows are scenario titles, columns technique names; a cell filtered out is left empty.
     """
-    by_key = {(c.scenario, c.technique): c for c in cells}
-    width = len(techniques) + 1
-    lines = [
-        "|" + " |" * width,
-        "|" + "-|" * width,
-        "|" + "|".join(["Scenario", *(_md(t.name) for t in techniques)]) + "|",
-    ]
-    for sc in scenarios:
-        row = [_md(sc.title)]
-        for t in techniques:
-            cell = by_key.get((sc.id, t.id))
-            row.append(MARKDOWN_LABELS[cell.support] if cell else "")
-        lines.append("|" + "|".join(row) + "|")
+    lines = _markdown_header(techniques) + _markdown_rows(scenarios, techniques, cells)
     return "\n".join(lines) + "\n"
+
+
+def matrix_markdown_parts(view: MatrixView) -> Iterator[bytes]:
+    """`matrix_markdown` of the view, in pieces."""
+    yield ("\n".join(_markdown_header(view.techniques)) + "\n").encode()
+    for scenarios, cells in view.chunks():
+        lines = _markdown_rows(scenarios, view.techniques, cells)
+        if lines:
+            yield ("\n".join(lines) + "\n").encode()

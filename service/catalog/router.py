@@ -15,7 +15,7 @@ from service.deps import SnapshotDep
 from service.errors import NotAcceptable
 from service.http_errors import problem_responses
 from service.models import MAX_INT
-from service.routing import DocumentedRoute
+from service.routing import DocumentedRoute, send_parts
 
 router = APIRouter(
     prefix="/v1", tags=["catalog"], route_class=DocumentedRoute, dependencies=[Depends(reader)]
@@ -33,6 +33,11 @@ MEDIA_TYPES = {
     s.MatrixFormat.json: "application/json",
     s.MatrixFormat.csv: "text/csv; charset=utf-8",
     s.MatrixFormat.markdown: "text/markdown; charset=utf-8",
+}
+RENDERERS = {
+    s.MatrixFormat.json: render.matrix_json_parts,
+    s.MatrixFormat.csv: render.matrix_csv_parts,
+    s.MatrixFormat.markdown: render.matrix_markdown_parts,
 }
 ACCEPTED = {
     "application/json": s.MatrixFormat.json,
@@ -108,7 +113,7 @@ async def get_technique(snap: SnapshotDep, technique_id: TechniqueId) -> s.Techn
     response_model=s.TechniqueScenarios,
     responses=problem_responses(404, 422),
 )
-async def list_technique_scenarios(
+def list_technique_scenarios(
     snap: SnapshotDep, technique_id: TechniqueId, support: SupportFilter = []
 ) -> s.TechniqueScenarios:
     """List the scenarios one technique suits (its matrix column)."""
@@ -150,7 +155,7 @@ async def get_scenario(snap: SnapshotDep, scenario_id: ScenarioId) -> s.Scenario
     response_model=s.ScenarioTechniques,
     responses=problem_responses(404, 422),
 )
-async def list_scenario_techniques(
+def list_scenario_techniques(
     snap: SnapshotDep, scenario_id: ScenarioId, support: SupportFilter = []
 ) -> s.ScenarioTechniques:
     """List the techniques for one scenario (its matrix row)."""
@@ -171,7 +176,7 @@ async def list_scenario_techniques(
         **problem_responses(404, 406, 422),
     },
 )
-async def get_matrix(
+def get_matrix(
     snap: SnapshotDep,
     response: Response,
     scenario: Annotated[
@@ -186,21 +191,18 @@ async def get_matrix(
         Query(description="Representation; overrides the Accept header."),
     ] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> s.Matrix | Response:
-    """Get the matrix, filtered, as JSON, CSV or Markdown."""
+) -> Response:
+    """Get the matrix, filtered, as JSON, CSV or Markdown.
+
+    A matrix over 4 MiB is streamed (chunked transfer encoding, no Content-Length).
+    """
     response.headers["Vary"] = "Accept"
     chosen = format or negotiate(accept)
-    scenarios, techniques, cells = service.matrix(snap, scenario, technique, support)
-    if chosen is s.MatrixFormat.json:
-        return service.matrix_read(snap, scenarios, techniques, cells)
-    text = (
-        render.matrix_csv(cells)
-        if chosen is s.MatrixFormat.csv
-        else render.matrix_markdown(scenarios, techniques, cells)
-    )
+    view = service.matrix(snap, scenario, technique, support)
+    parts = RENDERERS[chosen](view)
     # A returned Response does not inherit headers set on the injected one (ETag, Vary).
     headers = {k: v for k, v in response.headers.items() if k != "content-length"}
-    return Response(text, media_type=MEDIA_TYPES[chosen], headers=headers)
+    return send_parts(parts, MEDIA_TYPES[chosen], headers)
 
 
 @router.get(
@@ -208,9 +210,7 @@ async def get_matrix(
     response_model=s.CellOne,
     responses=problem_responses(404, 422),
 )
-async def get_cell(
-    snap: SnapshotDep, scenario_id: ScenarioId, technique_id: TechniqueId
-) -> s.CellOne:
+def get_cell(snap: SnapshotDep, scenario_id: ScenarioId, technique_id: TechniqueId) -> s.CellOne:
     """Get one cell of the matrix with its note and sources."""
     sc = service.scenario(snap, scenario_id)
     t = service.technique(snap, technique_id)
@@ -227,7 +227,7 @@ async def get_cell(
     response_model=s.Recommendations,
     responses=problem_responses(404, 422),
 )
-async def get_recommendations(
+def get_recommendations(
     snap: SnapshotDep,
     scenario: Annotated[
         list[str], Query(description="Scenarios every recommended technique must suit.")

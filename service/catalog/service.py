@@ -1,11 +1,13 @@
 """Catalog reads over a snapshot: look-ups, filters, rows, columns and recommendations.
 
-Everything here is computed from an immutable `Snapshot`; nothing queries the database.
+Everything here is computed from an immutable `Snapshot`; the only database reads are the cells
+a request needs, through `Snapshot.cells` (so call these from a worker thread, not the event loop).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from service.catalog import schemas as s
@@ -87,19 +89,39 @@ def scenario_ref(sc: ScenarioData) -> s.ScenarioRef:
     return s.ScenarioRef(id=sc.id, title=sc.title, kind=sc.kind)
 
 
+def _technique_refs(snap: Snapshot) -> dict[str, s.TechniqueRef]:
+    # Built once per snapshot: a column or the matrix repeats the same few thousand refs.
+    refs: dict[str, s.TechniqueRef] = snap.memo(
+        "technique_refs", lambda: {t.id: technique_ref(t) for t in snap.techniques.values()}
+    )
+    return refs
+
+
+def _scenario_refs(snap: Snapshot) -> dict[str, s.ScenarioRef]:
+    refs: dict[str, s.ScenarioRef] = snap.memo(
+        "scenario_refs", lambda: {sc.id: scenario_ref(sc) for sc in snap.scenarios.values()}
+    )
+    return refs
+
+
+_SUPPORT = {level.value: level for level in s.Support}
+
+
+def unset_cell(scenario_id: str, technique_id: str) -> CellData:
+    """How a cell never set reads: `unknown`, without note or sources."""
+    return CellData(scenario_id, technique_id, "unknown", "", (), 0)
+
+
 def cell_of(snap: Snapshot, scenario_id: str, technique_id: str) -> CellData:
     """The cell, or an `unknown` cell when it was never set."""
-    found = snap.cells.get((scenario_id, technique_id))
-    if found is None:
-        return CellData(scenario_id, technique_id, "unknown", "", (), 0)
-    return found
+    return snap.cells.get(scenario_id, technique_id) or unset_cell(scenario_id, technique_id)
 
 
 def cell_read(cell: CellData) -> s.Cell:
-    return s.Cell(
+    return s.Cell.model_construct(
         scenario=cell.scenario,
         technique=cell.technique,
-        support=s.Support(cell.support),
+        support=_SUPPORT[cell.support],
         note=cell.note,
         sources=list(cell.sources),
         since_revision=cell.since_revision or None,
@@ -131,43 +153,94 @@ def _unique(items: list[_Item]) -> list[_Item]:
     return out
 
 
+CHUNK_ROWS = 100
+"""Scenario rows read from the database at a time while a matrix is written out."""
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixView:
+    """A filtered matrix: its rows and columns, and its cells read chunk by chunk on demand.
+
+    A matrix of a million cells is never held whole: `chunks()` reads `CHUNK_ROWS` scenario rows
+    at a time, so writing it out costs memory for one chunk. Missing cells read as `unknown`.
+    """
+
+    snap: Snapshot
+    scenarios: list[ScenarioData]
+    techniques: list[TechniqueData]
+    wanted: frozenset[str] = frozenset()
+    all_techniques: bool = True
+
+    def chunks(self) -> Iterator[tuple[list[ScenarioData], list[CellData]]]:
+        """(scenario rows, their cells in display order), `CHUNK_ROWS` rows at a time."""
+        technique_ids = None if self.all_techniques else [t.id for t in self.techniques]
+        for start in range(0, len(self.scenarios), CHUNK_ROWS):
+            part = self.scenarios[start : start + CHUNK_ROWS]
+            found = self.snap.cells.select([sc.id for sc in part], technique_ids)
+            yield (
+                part,
+                [
+                    cell
+                    for sc in part
+                    for t in self.techniques
+                    if (cell := found.get((sc.id, t.id)) or unset_cell(sc.id, t.id))
+                    and (not self.wanted or cell.support in self.wanted)
+                ],
+            )
+
+    def cells(self) -> list[CellData]:
+        """Every cell at once (for small matrices and tests)."""
+        return [cell for _, cells in self.chunks() for cell in cells]
+
+
 def matrix(
     snap: Snapshot,
     scenario_ids: Sequence[str] = (),
     technique_ids: Sequence[str] = (),
     support: Sequence[s.Support] = (),
-) -> tuple[list[ScenarioData], list[TechniqueData], list[CellData]]:
+) -> MatrixView:
     """Rows, columns and cells of the matrix, filtered; missing cells count as `unknown`.
 
-    With a `support` filter, rows and columns shrink to those holding a matching cell.
+    With a `support` filter, rows and columns shrink to those holding a matching cell (found
+    by one pass over the cells, chunk by chunk, before any of them is returned).
     """
     scenarios, techniques = _resolve_all(snap, scenario_ids, technique_ids)
-    wanted = {str(level) for level in support}
-    cells = [
-        cell
-        for sc in scenarios
-        for t in techniques
-        if (cell := cell_of(snap, sc.id, t.id)) and (not wanted or cell.support in wanted)
-    ]
-    if wanted:
-        kept_s = {c.scenario for c in cells}
-        kept_t = {c.technique for c in cells}
-        scenarios = [sc for sc in scenarios if sc.id in kept_s]
-        techniques = [t for t in techniques if t.id in kept_t]
-    return scenarios, techniques, cells
+    wanted = frozenset(str(level) for level in support)
+    view = MatrixView(snap, scenarios, techniques, wanted, all_techniques=not technique_ids)
+    if not wanted:
+        return view
+    kept_s: set[str] = set()
+    kept_t: set[str] = set()
+    for _, cells in view.chunks():
+        for cell in cells:
+            kept_s.add(cell.scenario)
+            kept_t.add(cell.technique)
+    return MatrixView(
+        snap,
+        [sc for sc in scenarios if sc.id in kept_s],
+        [t for t in techniques if t.id in kept_t],
+        wanted,
+        all_techniques=False,
+    )
 
 
-def matrix_read(
-    snap: Snapshot,
-    scenarios: list[ScenarioData],
-    techniques: list[TechniqueData],
-    cells: list[CellData],
-) -> s.Matrix:
+def matrix_refs(view: MatrixView) -> tuple[list[s.ScenarioRef], list[s.TechniqueRef]]:
+    """The row and column headers of a matrix view."""
+    scenario_refs, technique_refs = _scenario_refs(view.snap), _technique_refs(view.snap)
+    return (
+        [scenario_refs[sc.id] for sc in view.scenarios],
+        [technique_refs[t.id] for t in view.techniques],
+    )
+
+
+def matrix_read(view: MatrixView) -> s.Matrix:
+    """The whole matrix as one model (the JSON representation, unstreamed)."""
+    scenarios, techniques = matrix_refs(view)
     return s.Matrix(
-        revision=snap.revision,
-        scenarios=[scenario_ref(sc) for sc in scenarios],
-        techniques=[technique_ref(t) for t in techniques],
-        cells=[cell_read(c) for c in cells],
+        revision=view.snap.revision,
+        scenarios=scenarios,
+        techniques=techniques,
+        cells=[cell_read(c) for c in view.cells()],
     )
 
 
@@ -177,15 +250,20 @@ def scenario_row(
     """One scenario's row: every technique's verdict for it."""
     sc = scenario(snap, scenario_id)
     wanted = {str(level) for level in support}
+    row = snap.cells.row(sc.id)
+    refs = _technique_refs(snap)
+    # model_construct: every value comes typed from the snapshot, so validating it again per
+    # item would only double the cost of a large row.
     items = [
-        s.TechniqueVerdict(
-            technique=technique_ref(t),
-            support=s.Support(cell.support),
+        s.TechniqueVerdict.model_construct(
+            technique=refs[t.id],
+            support=_SUPPORT[cell.support],
             note=cell.note,
             sources=list(cell.sources),
         )
         for t in snap.techniques.values()
-        if (cell := cell_of(snap, sc.id, t.id)) and (not wanted or cell.support in wanted)
+        if (cell := row.get(t.id) or unset_cell(sc.id, t.id))
+        and (not wanted or cell.support in wanted)
     ]
     return s.ScenarioTechniques(revision=snap.revision, scenario=scenario_ref(sc), items=items)
 
@@ -196,18 +274,21 @@ def technique_column(
     """One technique's column: its verdict for every scenario."""
     t = technique(snap, technique_id)
     wanted = {str(level) for level in support}
+    column = snap.cells.column(t.id)
+    refs = _scenario_refs(snap)
     items = [
-        _scenario_verdict(sc, cell)
+        _scenario_verdict(refs[sc.id], cell)
         for sc in snap.scenarios.values()
-        if (cell := cell_of(snap, sc.id, t.id)) and (not wanted or cell.support in wanted)
+        if (cell := column.get(sc.id) or unset_cell(sc.id, t.id))
+        and (not wanted or cell.support in wanted)
     ]
     return s.TechniqueScenarios(revision=snap.revision, technique=technique_ref(t), items=items)
 
 
-def _scenario_verdict(sc: ScenarioData, cell: CellData) -> s.ScenarioVerdict:
-    return s.ScenarioVerdict(
-        scenario=scenario_ref(sc),
-        support=s.Support(cell.support),
+def _scenario_verdict(ref: s.ScenarioRef, cell: CellData) -> s.ScenarioVerdict:
+    return s.ScenarioVerdict.model_construct(
+        scenario=ref,
+        support=_SUPPORT[cell.support],
         note=cell.note,
         sources=list(cell.sources),
     )
@@ -226,10 +307,15 @@ def recommend(snap: Snapshot, scenario_ids: Sequence[str]) -> s.Recommendations:
             errors=[{"location": "query.scenario", "message": "at least one scenario is required"}],
         )
     scenarios = _unique([scenario(snap, v) for v in scenario_ids])
+    rows = snap.cells.rows(sc.id for sc in scenarios)
+    refs = _scenario_refs(snap)
     ranked: list[tuple[float, int, TechniqueData, list[s.ScenarioVerdict]]] = []
     excluded: list[s.Excluded] = []
     for position, t in enumerate(snap.techniques.values()):
-        verdicts = [_scenario_verdict(sc, cell_of(snap, sc.id, t.id)) for sc in scenarios]
+        verdicts = [
+            _scenario_verdict(refs[sc.id], rows.get((sc.id, t.id)) or unset_cell(sc.id, t.id))
+            for sc in scenarios
+        ]
         failing = [v for v in verdicts if v.support not in (s.Support.yes, s.Support.partial)]
         if failing:
             excluded.append(s.Excluded(technique=technique_ref(t), failing=failing))

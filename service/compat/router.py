@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from service.auth import reader
 from service.compat import schemas as s
 from service.compat import service
 from service.deps import SnapshotDep
 from service.http_errors import problem_responses
-from service.routing import DocumentedRoute
+from service.routing import DocumentedRoute, send_parts
 
 router = APIRouter(
     prefix="/v1",
@@ -52,12 +52,16 @@ async def get_compatibility(
 
 
 @router.post("/checks", response_model=s.CheckReport, responses=problem_responses(404, 422))
-async def check_plan(snap: SnapshotDep, body: s.CheckRequest) -> s.CheckReport:
+def check_plan(snap: SnapshotDep, body: s.CheckRequest) -> s.CheckReport:
     """Check a training plan: pairs, library versions and declared scenarios."""
     return service.check(snap, body)
 
 
 @router.get("/export", response_model=s.SnapshotDocument, responses=problem_responses(404, 422))
-async def get_export(snap: SnapshotDep) -> dict[str, Any]:
-    """Get the data snapshot that `ftmatrix check --offline` reads."""
-    return service.export_document(snap)
+def get_export(snap: SnapshotDep, response: Response) -> Response:
+    """Get the data snapshot that `ftmatrix check --offline` reads.
+
+    A snapshot over 4 MiB is streamed (chunked transfer encoding, no Content-Length).
+    """
+    headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+    return send_parts(service.export_parts(snap), "application/json", headers)

@@ -2,50 +2,79 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import combinations
 from typing import Any
 
 from packaging.utils import canonicalize_name
+from pydantic import TypeAdapter
 
 from service.compat import document, rules
 from service.compat import schemas as s
+from service.compat.knowledge import CellFact, Knowledge
 from service.errors import InvalidInput, unknown_id
 from service.plan import Location, Plan, PlannedLibrary, PlannedTechnique
-from service.snapshot import PairData, Snapshot
+from service.snapshot import CellData, PairData, Snapshot
+
+
+def _document(snap: Snapshot, cells: Iterable[CellData]) -> dict[str, Any]:
+    return {
+        "format": document.FORMAT,
+        "revision": snap.revision,
+        "techniques": [
+            {"id": t.id, "name": t.name, "parent": t.parent, "aliases": list(t.aliases)}
+            for t in snap.techniques.values()
+        ],
+        "scenarios": [
+            {"id": sc.id, "title": sc.title, "aliases": list(sc.aliases)}
+            for sc in snap.scenarios.values()
+        ],
+        "cells": [
+            {
+                "scenario": c.scenario,
+                "technique": c.technique,
+                "support": c.support,
+                "note": c.note,
+                "sources": list(c.sources),
+            }
+            for c in cells
+        ],
+        "pairs": [pair_fields(p) for p in snap.pairs.values()],
+    }
 
 
 def export_document(snap: Snapshot) -> dict[str, Any]:
-    """The snapshot document of `snap` (see `service.compat.document`)."""
+    """The snapshot document of `snap` (see `service.compat.document`), every cell included."""
+    return _document(snap, snap.cells.select().values())
 
-    def build() -> dict[str, Any]:
-        return {
-            "format": document.FORMAT,
-            "revision": snap.revision,
-            "techniques": [
-                {"id": t.id, "name": t.name, "parent": t.parent, "aliases": list(t.aliases)}
-                for t in snap.techniques.values()
-            ],
-            "scenarios": [
-                {"id": sc.id, "title": sc.title, "aliases": list(sc.aliases)}
-                for sc in snap.scenarios.values()
-            ],
-            "cells": [
-                {
-                    "scenario": c.scenario,
-                    "technique": c.technique,
-                    "support": c.support,
-                    "note": c.note,
-                    "sources": list(c.sources),
-                }
-                for c in snap.cells.values()
-            ],
-            "pairs": [pair_fields(p) for p in snap.pairs.values()],
-        }
 
-    result: dict[str, Any] = snap.memo("export_document", build)
-    return result
+_JSON = TypeAdapter(Any)
+EXPORT_CHUNK_ROWS = 100
+
+
+def export_parts(snap: Snapshot) -> Iterator[bytes]:
+    """`export_document(snap)` as JSON, as pydantic writes it, in pieces: the cells are read
+    `EXPORT_CHUNK_ROWS` scenario rows at a time, so any size is written in bounded memory."""
+    separator = b"{"
+    for key, value in _document(snap, ()).items():
+        name = _JSON.dump_json(key)
+        if key != "cells":
+            yield separator + name + b":" + _JSON.dump_json(value)
+        else:
+            yield separator + name + b":["
+            first = True
+            ids = list(snap.scenarios)
+            for start in range(0, len(ids), EXPORT_CHUNK_ROWS):
+                rows = snap.cells.rows(ids[start : start + EXPORT_CHUNK_ROWS]).values()
+                if rows:
+                    chunk = _JSON.dump_json(_document(snap, rows)["cells"])[1:-1]
+                    yield chunk if first else b"," + chunk
+                    first = False
+            yield b"]"
+        separator = b","
+    yield b"}"
 
 
 def pair_fields(p: PairData) -> dict[str, Any]:
@@ -65,9 +94,21 @@ def pair_fields(p: PairData) -> dict[str, Any]:
 
 
 def catalog_of(snap: Snapshot) -> document.Catalog:
-    """The rules' view of `snap`, built from its export document (as offline checks do)."""
-    result: document.Catalog = snap.memo("catalog", lambda: document.load(export_document(snap)))
+    """The rules' view of `snap` without its cells (`knowledge_for` adds the ones a plan needs)."""
+    result: document.Catalog = snap.memo("catalog", lambda: document.load(_document(snap, ())))
     return result
+
+
+def knowledge_for(snap: Snapshot, scenarios: Sequence[str]) -> Knowledge:
+    """The rules' knowledge of `snap`, with the cells of these scenarios' rows."""
+    knowledge = catalog_of(snap).knowledge
+    if not scenarios:
+        return knowledge
+    cells = tuple(
+        CellFact(c.scenario, c.technique, c.support, c.note, c.sources)
+        for c in snap.cells.rows(scenarios).values()
+    )
+    return dataclasses.replace(knowledge, cells=cells)
 
 
 def _technique_ids(snap: Snapshot, values: Sequence[str]) -> list[str]:
@@ -203,7 +244,7 @@ def check(snap: Snapshot, body: s.CheckRequest) -> s.CheckReport:
     """Check a plan against `snap`: pairs, versions, declared scenarios."""
     plan = to_plan(snap, body)
     try:
-        report = rules.check_plan(catalog_of(snap).knowledge, plan)
+        report = rules.check_plan(knowledge_for(snap, plan.scenarios), plan)
     except rules.BadVersion as exc:
         raise InvalidInput(
             f"{exc.value!r} is not a valid version of {exc.library} (PEP 440).",

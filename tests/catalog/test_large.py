@@ -1,0 +1,195 @@
+"""What keeps reads proportional to what they return: cells read by index, chunked output,
+streaming of large documents, and snapshots that reuse what a write did not touch.
+
+The sizes here are small; the properties are checked by counting queries and by comparing the
+chunked and streamed output with the whole, never by timing (bench/scale.py measures).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from service import routing, snapshot
+from service.catalog import render
+from service.catalog import schemas as s
+from service.catalog import service as catalog
+from service.compat import schemas as compat_schemas
+from service.compat import service as compat
+from service.snapshot import Snapshot, SnapshotStore
+from tests.helpers import Headers
+from tests.published import CURRENT
+
+MATRIX_TARGETS = [
+    "/v1/matrix",
+    "/v1/matrix?format=csv",
+    "/v1/matrix?format=markdown",
+    "/v1/matrix?support=no",
+    "/v1/matrix?support=partial&format=markdown",
+    "/v1/matrix?technique=lora&technique=qlora&format=csv",
+    "/v1/matrix?scenario=qa-tasks&scenario=reduce-memory",
+    "/v1/matrix?at=1&format=markdown",
+    "/v1/export",
+    "/v1/recommendations?scenario=reduce-memory&scenario=qa-tasks",
+]
+
+
+def store_of(client: TestClient) -> SnapshotStore:
+    store: SnapshotStore = client.app.state.store  # type: ignore[attr-defined]
+    return store
+
+
+@contextmanager
+def cell_queries(client: TestClient) -> Iterator[list[str]]:
+    """The statements on cell_version run inside the block (an executemany counts once)."""
+    engine = store_of(client).engine
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "cell_version" in statement:
+            seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def bodies(client: TestClient) -> dict[str, tuple[int, bytes]]:
+    out = {}
+    for target in MATRIX_TARGETS:
+        response = client.get(target)
+        out[target] = (response.status_code, response.content)
+    return out
+
+
+def test_chunked_reads_write_exactly_the_whole(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = client.app.fast  # type: ignore[attr-defined]
+    fast.enabled = False  # every request reaches the application
+    whole = bodies(client)
+    assert all(status == 200 for status, _ in whole.values())
+    # Two scenario rows a chunk, and IN lists of two ids: many chunks, many queries.
+    monkeypatch.setattr(catalog, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(compat, "EXPORT_CHUNK_ROWS", 2)
+    monkeypatch.setattr(snapshot, "_IN_CHUNK", 2)
+    assert bodies(client) == whole
+    # Streamed past 100 bytes: same bytes, chunked, without Content-Length.
+    monkeypatch.setattr(routing, "STREAM_AFTER_BYTES", 100)
+    assert bodies(client) == whole
+    streamed = client.get("/v1/matrix")
+    assert "content-length" not in streamed.headers
+    assert streamed.headers["etag"] == f'"rev-{CURRENT}"'
+    assert streamed.headers["vary"] == "Accept"
+
+
+def test_streamed_json_is_what_pydantic_writes(client: TestClient) -> None:
+    snap = store_of(client).current()
+    for view in (
+        catalog.matrix(snap),
+        catalog.matrix(snap, support=[s.Support.partial]),
+        catalog.matrix(snap, ["qa-tasks"], ["lora", "dora"]),
+    ):
+        joined = b"".join(render.matrix_json_parts(view))
+        assert joined == catalog.matrix_read(view).model_dump_json().encode()
+    document = compat.export_document(snap)
+    joined = b"".join(compat.export_parts(snap))
+    model = compat_schemas.SnapshotDocument.model_validate(document)
+    assert joined == model.model_dump_json().encode()
+    assert json.loads(joined) == document
+
+
+def test_a_row_or_a_column_is_one_query_whatever_the_catalog_holds(client: TestClient) -> None:
+    client.app.fast.enabled = False  # type: ignore[attr-defined]
+    for target in (
+        "/v1/scenarios/qa-tasks/techniques",
+        "/v1/techniques/lora/scenarios",
+        "/v1/matrix/qa-tasks/lora",
+        "/v1/recommendations?scenario=reduce-memory&scenario=qa-tasks",
+    ):
+        with cell_queries(client) as seen:
+            assert client.get(target).status_code == 200
+        assert len(seen) == 1, target
+        where = seen[0].partition("WHERE")[2]
+        assert "cell_version.scenario_id" in where or "cell_version.technique_id" in where
+    with cell_queries(client) as seen:
+        assert client.get("/v1/techniques/lora").status_code == 200
+        assert client.get("/v1/scenarios").status_code == 200
+    assert seen == []  # entity reads never touch the cells
+
+
+def test_a_cell_write_keeps_techniques_and_scenarios_a_technique_write_reloads_them(
+    client: TestClient, h: Headers
+) -> None:
+    store = store_of(client)
+    before = store.current()
+    client.put("/v1/matrix/qa-tasks/lora", json={"support": "no"}, headers=h())
+    after = store.current()
+    assert after.revision == before.revision + 1
+    assert after.techniques is before.techniques
+    assert after.scenarios is before.scenarios
+    assert after.pairs is before.pairs
+    assert after.technique_lookup is before.technique_lookup
+    assert client.get("/v1/matrix/qa-tasks/lora").json()["cell"]["support"] == "no"
+
+    renamed = client.patch(
+        "/v1/techniques/lora", json={"id": "lora-renamed"}, headers=h(rev=after.revision)
+    )
+    assert renamed.status_code == 200, renamed.text
+    latest = store.current()
+    assert latest.techniques is not after.techniques
+    assert latest.find_technique("lora") is latest.find_technique("lora-renamed") is not None
+    assert client.get("/v1/matrix/qa-tasks/lora-renamed").json()["cell"]["support"] == "no"
+    # The old snapshots still read as they did.
+    assert_same_cells(store.at(before.revision), "qa-tasks", "lora", "yes")
+    assert_same_cells(store.at(after.revision), "qa-tasks", "lora", "no")
+
+
+def assert_same_cells(snap: Snapshot | None, scenario: str, technique: str, support: str) -> None:
+    assert snap is not None
+    cell = snap.cells.get(scenario, technique)
+    assert cell is not None
+    assert cell.support == support
+
+
+def test_a_bulk_edit_is_a_fixed_number_of_statements(client: TestClient, h: Headers) -> None:
+    body = {"cells": [
+        {"scenario": sc, "technique": t, "support": "partial"}
+        for sc in ("qa-tasks", "nlp-tasks", "chatbot-responses", "domain-adaptation")
+        for t in ("lora", "qlora", "dora", "zero-3")
+    ]}  # fmt: skip
+    with cell_queries(client) as seen:
+        response = client.patch("/v1/matrix", json=body, headers=h())
+    assert response.status_code == 200, response.text
+    assert response.json()["changes"]
+    updates = [q for q in seen if q.lstrip().upper().startswith("UPDATE")]
+    inserts = [q for q in seen if q.lstrip().upper().startswith("INSERT")]
+    # Statements, not rows: the closing UPDATE and the INSERT are each one executemany.
+    assert (len(updates), len(inserts)) == (1, 1)
+    for cell in body["cells"]:
+        read = client.get(f"/v1/matrix/{cell['scenario']}/{cell['technique']}").json()
+        assert read["cell"]["support"] == "partial"
+
+
+def test_cells_come_in_display_order_however_they_are_read(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snap = store_of(client).current()
+    whole = list(snap.cells.select())
+    display = [(sc, t) for sc in snap.scenarios for t in snap.techniques]
+    assert whole == [key for key in display if key in set(whole)]
+    assert len(whole) == 54
+    monkeypatch.setattr(snapshot, "_IN_CHUNK", 2)  # many IN lists, answered one after another
+    assert list(snap.cells.rows(reversed(list(snap.scenarios)))) == whole
+    assert list(snap.cells.select(None, list(snap.techniques))) == whole
+    assert list(snap.cells.select(None, ["qlora", "lora"])) == [
+        k for k in whole if k[1] in ("lora", "qlora")
+    ]
