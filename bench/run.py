@@ -385,6 +385,25 @@ def run_wrk(
 # --- report ------------------------------------------------------------------------------
 
 
+def run_cli(args: Sequence[str], env: dict[str, str], cwd: Path) -> str:
+    """Run `ftmatrix <args>`; its standard output, or BenchError when it fails."""
+    try:
+        done = subprocess.run(
+            [str(BIN / "ftmatrix"), *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=MIGRATE_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BenchError(f"ftmatrix {' '.join(args)} could not run: {exc}") from exc
+    if done.returncode != 0:
+        raise BenchError(f"ftmatrix {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout.strip()
+
+
 def run_text(command: Sequence[str], cwd: Path = REPO) -> str:
     try:
         done = subprocess.run(
@@ -737,20 +756,7 @@ def benchmark(args: argparse.Namespace, wrk: str, tmp: Path) -> list[Row]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FTM_")}
     service_env = {**env, "FTM_DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite'}"}
     log("migrating a fresh SQLite database")
-    try:
-        migrated = subprocess.run(
-            [str(BIN / "ftmatrix"), "db", "upgrade"],
-            cwd=tmp,  # away from any .env in the repository
-            env=service_env,
-            capture_output=True,
-            text=True,
-            timeout=MIGRATE_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise BenchError(f"ftmatrix db upgrade could not run: {exc}") from exc
-    if migrated.returncode != 0:
-        raise BenchError(f"ftmatrix db upgrade failed:\n{migrated.stdout}{migrated.stderr}")
+    run_cli(["db", "upgrade"], service_env, tmp)  # in tmp: away from any .env in the repository
 
     plan = endpoints()
     service_port, raw_port = free_port(), free_port()
