@@ -37,6 +37,7 @@ WAL_INDEX_HEADER = 48  # bytes of the first copy of the wal-index header
 AT_PARAMETER = re.compile(rb"(?:^|&)at=")  # time travel: immutable, rare, left to the app
 MAX_ENTRIES = 4096
 MAX_BYTES = 128 * 1024 * 1024
+MAX_ENTRY_BYTES = MAX_BYTES // 16  # larger answers are sent, not kept
 MAX_CHECK_BODY = 64 * 1024
 CHECKS_PATH = "/v1/checks"
 
@@ -262,25 +263,31 @@ class FastReads:
             return
         start: Message | None = None
         parts: list[bytes] = []
+        size = 0
 
         async def capture(message: Message) -> None:
-            nonlocal start
+            nonlocal start, size
             if message["type"] == "http.response.start":
                 start = message
-            elif message["type"] == "http.response.body":
-                parts.append(message.get("body", b""))
+            elif message["type"] == "http.response.body" and size <= MAX_ENTRY_BYTES:
+                # Past the size worth keeping, stop copying: a streamed document of any size
+                # then passes through in bounded memory.
+                body = message.get("body", b"")
+                size += len(body)
+                if size <= MAX_ENTRY_BYTES:
+                    parts.append(body)
+                else:
+                    parts.clear()
             await send(message)
 
         await self.app(scope, receive, capture)
-        if start is None or start["status"] != 200:
+        if start is None or start["status"] != 200 or size > MAX_ENTRY_BYTES:
             return
         headers = [(bytes(k), bytes(v)) for k, v in start.get("headers", [])]
         served = next((v for k, v in headers if k == b"x-revision"), b"")
         if served != str(revision).encode() or revision != self.cache_revision:
             return  # answered from another revision (a write landed meanwhile): do not keep
         body = b"".join(parts)
-        if len(body) > MAX_BYTES // 16:
-            return
         kept = [(k, v) for k, v in headers if k != b"x-request-id"]
         template = getattr(scope.get("route"), "path", None) or "unmatched"
         fields = fixed_fields(scope["method"], scope["path"], template, 200)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from service.fastpath import FastReads
@@ -143,3 +144,24 @@ def test_every_read_without_at_is_prepared_once(client: TestClient) -> None:
     client.get("/v1/matrix?format=markdown&at=1")
     client.get("/v1/matrix?at=2")
     assert len(layer.cache) == len(paths)  # time travel is left to the application
+
+
+def test_an_answer_too_large_to_keep_passes_through_uncopied(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service import fastpath, routing
+
+    layer = fast_layer(client)
+    whole = client.get("/v1/matrix?format=csv").content
+    layer.cache.clear()
+    monkeypatch.setattr(fastpath, "MAX_ENTRY_BYTES", len(whole) - 1)
+    monkeypatch.setattr(routing, "STREAM_AFTER_BYTES", 100)  # streamed, in several parts
+    for _ in range(2):
+        response = client.get("/v1/matrix?format=csv")
+        assert response.content == whole
+        assert "content-length" not in response.headers
+    assert not layer.cache
+    monkeypatch.setattr(fastpath, "MAX_ENTRY_BYTES", len(whole))
+    assert client.get("/v1/matrix?format=csv").content == whole
+    [kept] = layer.cache.values()
+    assert kept.body == whole
