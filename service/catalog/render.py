@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from pydantic import TypeAdapter
 
 from service.catalog import schemas as s
-from service.catalog.service import MatrixView, cell_read, matrix_refs
+from service.catalog.service import MatrixView, cell_fields, matrix_refs
 from service.snapshot import CellData, ScenarioData, TechniqueData
 
 CSV_COLUMNS = ("scenario", "technique", "support", "note", "sources")
@@ -39,7 +39,8 @@ def matrix_json_parts(view: MatrixView) -> Iterator[bytes]:
     separator = b""
     for _, cells in view.chunks():
         if cells:
-            yield separator + _CELLS.dump_json([cell_read(c) for c in cells])[1:-1]
+            valid = _CELLS.validate_python([cell_fields(c) for c in cells])
+            yield separator + _CELLS.dump_json(valid)[1:-1]
             separator = b","
     yield b"]}"
 
