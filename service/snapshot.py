@@ -115,9 +115,10 @@ _IN_CHUNK = 500  # ids per IN (...) list: well under every backend's limit on bo
 class CellIndex:
     """The cells valid at one revision, read from the database on demand through its indexes.
 
-    Every method but `column` returns cells in display order (scenario rows, technique columns,
-    both in creation order, which is their key order). A cell never set is absent: callers read it as
-    `unknown`. Cells of a technique or scenario not in this revision are left out.
+    Every method but `column` returns cells in display order (scenario rows, technique
+    columns, both in creation order, which is their key order). A cell never set is absent:
+    callers read it as `unknown`. Cells of a technique or scenario not in this revision are
+    left out.
     """
 
     __slots__ = ("_engine", "_s_slug", "_scenarios", "_t_slug", "_techniques", "revision")
