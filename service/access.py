@@ -6,7 +6,10 @@ the fields of the other JSON logs (`ts`, `level`, `logger`, `msg`) and is on whe
 
 Lines are buffered and written together at most FLUSH_SECONDS later (or every FLUSH_LINES
 lines, and at shutdown), as nginx's `access_log ... buffer=` does: one write per line was half
-the cost of a cached read. A process killed with SIGKILL can lose the last fraction of a second.
+the cost of a cached read. What is buffered are a line's fields; the lines are formatted at the
+flush, in one tight loop, which measured about 5 us a request cheaper under load than formatting
+each line between two requests. A process killed with SIGKILL can lose the last fraction of a
+second.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import time
 from typing import TextIO
 
 LOGGER = "ftmatrix.access"
+
+_Fields = tuple[float, str, float, str, str | None, str | None]
+"""A line not yet formatted: time, fixed fields, duration, request id, client, key name."""
 
 
 FLUSH_SECONDS = 0.2
@@ -33,21 +39,30 @@ class AccessLog:
         self.logger = logging.getLogger(LOGGER)
         self._second = -1
         self._stamp = ""
-        self._buffer: list[str] = []
+        self._buffer: list[_Fields] = []
         self._scheduled = False
 
     def flush(self) -> None:
         """Write out the buffered lines now."""
         self._scheduled = False
         if self._buffer:
-            data = "".join(self._buffer)
+            # Request ids match a plain pattern (or were made here): no escaping needed.
+            ts = self._ts
+            data = "".join(
+                [
+                    f'{{"ts":"{ts(now)}","level":"info","logger":"{LOGGER}",{fixed}'
+                    f'"duration_ms":{duration * 1000:.3f},"request_id":"{request_id}",'
+                    f'"client":{_str(client)},"key":{_str(key)}}}\n'
+                    for now, fixed, duration, request_id, client, key in self._buffer
+                ]
+            )
             self._buffer.clear()
             stream = self.stream or sys.stderr
             stream.write(data)
             stream.flush()
 
-    def _append(self, line: str) -> None:
-        self._buffer.append(line)
+    def _append(self, fields: _Fields) -> None:
+        self._buffer.append(fields)
         if len(self._buffer) >= FLUSH_LINES:
             self.flush()
         elif not self._scheduled:
@@ -93,12 +108,7 @@ class AccessLog:
         """Write a line whose per-route part (`fixed_fields`) was built beforehand."""
         if not self.enabled():
             return
-        # Request ids match a plain pattern (or were made here): no escaping needed.
-        self._append(
-            f'{{"ts":"{self._ts(time.time())}","level":"info","logger":"{LOGGER}",{fixed}'
-            f'"duration_ms":{duration * 1000:.3f},"request_id":"{request_id}",'
-            f'"client":{_str(client)},"key":{_str(key)}}}\n'
-        )
+        self._append((time.time(), fixed, duration, request_id, client, key))
 
 
 def fixed_fields(method: str, path: str, route: str, status: int) -> str:
