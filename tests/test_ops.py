@@ -227,3 +227,21 @@ def test_settings_accept_any_case_and_refuse_bad_values_in_one_line(
     assert err.startswith("ftmatrix: FTM_LOG_LEVEL: ")
     assert "'WARNING'" in err
     assert "Traceback" not in err
+
+
+def test_metrics_count_every_observation_queued_or_added_up() -> None:
+    from service.metrics import PENDING_LIMIT, Metrics
+
+    metrics = Metrics()
+    total = PENDING_LIMIT * 2 + 7  # two full batches added up as they fill, and a partial one
+    for index in range(total):
+        metrics.observe("GET", "/v1/matrix", 200, 0.002 if index % 2 else 0.0005)
+    text = metrics.render(None)
+    labels = 'method="GET",route="/v1/matrix",status="200"'
+    assert f"ftmatrix_requests_total{{{labels}}} {total}\n" in text
+    assert (
+        f'ftmatrix_request_duration_seconds_bucket{{{labels},le="0.001"}} {total // 2 + 1}' in text
+    )
+    assert f'ftmatrix_request_duration_seconds_bucket{{{labels},le="+Inf"}} {total}' in text
+    metrics.observe("GET", "/v1/matrix", 200, 0.0005)
+    assert f"ftmatrix_requests_total{{{labels}}} {total + 1}\n" in metrics.render(None)
