@@ -21,9 +21,11 @@ directory:
    (`GET /v1/techniques/{id}/scenarios`), one cell, and the same row and column read as of the
    revision halfway through the import (`?at=`). Every answer is checked against what the
    generator wrote (or, as of the halfway revision, had not written yet).
-5. The full matrix as CSV and as JSON (`GET /v1/matrix`), and the whole snapshot document
+5. One cell written (`PUT`), then one technique created (`POST /v1/techniques`), each followed by
+   the first read of a row at the new revision: the cost of a new revision to the next reader.
+6. The full matrix as CSV and as JSON (`GET /v1/matrix`), and the whole snapshot document
    (`GET /v1/export`), once each, checked for their number of cells.
-6. The server's peak memory (VmHWM, from /proc) after the import, after the reads and at the end,
+7. The server's peak memory (VmHWM, from /proc) after the import, after the reads and at the end,
    and its resident memory (VmRSS) at the end.
 
 The data is synthetic (`bench-t0001`, `bench-s00001`, support levels cycled by a formula) and
@@ -129,6 +131,8 @@ class Result:
     rss_mb: float = 0.0
     hwm_mb: float = 0.0
     import_hwm_mb: float = 0.0
+    after_cell_write_ms: float = 0.0
+    after_entity_write_ms: float = 0.0
     reads_hwm_mb: float = 0.0
 
 
@@ -247,6 +251,38 @@ def check_column(body: dict[str, object], t: int, scenarios: int, written_upto: 
         expect(got == want, f"column {t}, scenario {index}: {got}, not {want}")
 
 
+def read_after_write(
+    client: Client,
+    revision: int,
+    s: int,
+    techniques: int,
+    method: str,
+    target: str,
+    body: dict[str, object],
+) -> tuple[int, float]:
+    """Write one change, then time the first read of row `s` (a new revision's first read)."""
+    status, headers, data, _ = client.call(
+        method,
+        target,
+        json.dumps(body).encode(),
+        {
+            "Content-Type": "application/json",
+            "If-Match": f'"rev-{revision}"',
+            "X-Change-Reason": "one more change, by the benchmark",
+        },
+    )
+    if status not in (200, 201):
+        raise BenchError(f"{method} {target} answered {status}: {data[:500]!r}")
+    revision = int(headers["x-revision"])
+    status, headers, data, elapsed = client.call(
+        "GET", f"/v1/scenarios/{scenario_id(s)}/techniques"
+    )
+    expect(status == 200, f"row {s} after a write: status {status}")
+    expect(int(headers["x-revision"]) == revision, f"row {s} read an older revision")
+    check_row(json.loads(data), s, techniques, written=True)
+    return revision, elapsed * 1000
+
+
 def measure_size(cells: int, args: argparse.Namespace, tmp: Path) -> Result:
     techniques, scenarios = shape(cells)
     result = Result(techniques * scenarios, techniques, scenarios, args.revisions)
@@ -343,6 +379,20 @@ def measure_size(cells: int, args: argparse.Namespace, tmp: Path) -> Result:
             result.reads = reads
             result.reads_hwm_mb = memory_mb(server.process.pid)[1]
             log("  reads: " + ", ".join(f"{k} p50 {v.p(0.5):.1f} ms" for k, v in reads.items()))
+            revision, result.after_cell_write_ms = read_after_write(
+                client, revision, s_ids[0], techniques, "PUT",
+                f"/v1/matrix/{scenario_id(s_ids[0])}/{technique_id(1)}",
+                {"support": support_of(s_ids[0], 1), "note": note_of(s_ids[0], 1),
+                 "sources": ["synthetic:bench", "rewritten by the benchmark"]},
+            )  # fmt: skip
+            revision, result.after_entity_write_ms = read_after_write(
+                client, revision, s_ids[-1], techniques, "POST", "/v1/techniques",
+                {"id": "bench-extra", "name": "Bench extra", "category": "other"},
+            )  # fmt: skip
+            log(
+                f"  first row read after a cell write {result.after_cell_write_ms:.1f} ms, "
+                f"after a new technique {result.after_entity_write_ms:.1f} ms"
+            )
 
             status, _, data, elapsed = client.call("GET", "/v1/matrix?format=csv")
             expect(status == 200, f"full matrix: status {status}")
@@ -411,6 +461,10 @@ def render(results: Sequence[Result], args: argparse.Namespace, machine: list[st
         target = f"p50 < {READ_TARGET_MS:.0f} ms" if targeted else ""
         row(f"{label}, p50 (ms)", target, [r.reads[name].p(0.5) for r in results], "{:.1f}")
         row(f"{label}, p99 (ms)", "", [r.reads[name].p(0.99) for r in results], "{:.1f}")
+    row("first row read after a one-cell write (ms)", "",
+        [r.after_cell_write_ms for r in results], "{:.1f}")  # fmt: skip
+    row("first row read after a new technique (ms)", "",
+        [r.after_entity_write_ms for r in results], "{:.1f}")  # fmt: skip
     row("full matrix as CSV, one request (s)", "", [r.matrix_s for r in results], "{:.2f}")
     row("full matrix as CSV (MiB)", "", [r.matrix_mb for r in results], "{:.1f}")
     row("full matrix as JSON, one request (s)", "", [r.matrix_json_s for r in results], "{:.2f}")
