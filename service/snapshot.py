@@ -216,6 +216,9 @@ class CellIndex:
 
 
 _CELLS = table_of(CellVersion)
+_TECHNIQUE_VERSIONS = table_of(TechniqueVersion)
+_SCENARIO_VERSIONS = table_of(ScenarioVersion)
+_PAIR_VERSIONS = table_of(PairVersion)
 
 
 @dataclass(slots=True)
@@ -231,6 +234,7 @@ class Snapshot:
     technique_lookup: dict[str, str] = field(default_factory=dict)
     scenario_lookup: dict[str, str] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict)
+    entity_cache: dict[Any, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.technique_lookup or self.scenario_lookup:
@@ -265,6 +269,15 @@ class Snapshot:
             value = self.cache[key] = build()
             return value
 
+    def entity_memo(self, key: Any, build: Callable[[], Any]) -> Any:
+        """A value derived from the techniques and scenarios alone (not from the revision
+        number, cells or pairs): shared by later snapshots while those stay the same."""
+        try:
+            return self.entity_cache[key]
+        except KeyError:
+            value = self.entity_cache[key] = build()
+            return value
+
 
 def _valid_at(table: sa.Table, revision: int) -> sa.ColumnElement[bool]:
     # An explicit bound rather than "valid_to IS NULL": a write committed while we read closes
@@ -275,59 +288,108 @@ def _valid_at(table: sa.Table, revision: int) -> sa.ColumnElement[bool]:
     )
 
 
-def _changed_between(conn: sa.Connection, table: sa.Table, after: int, upto: int) -> bool:
-    """True when a version row of `table` was written or closed by a revision in (after, upto]."""
-    found = conn.execute(
-        sa.select(sa.literal(1))
+def _changed_keys(
+    conn: sa.Connection, table: sa.Table, key: str, after: int, upto: int
+) -> set[int]:
+    """Entities with a version row written or closed by a revision in (after, upto]."""
+    rows = conn.execute(
+        sa.select(table.c[key])
         .where(
             sa.or_(
                 table.c.valid_from.between(after + 1, upto),
                 table.c.valid_to.between(after + 1, upto),
             )
         )
-        .limit(1)
-    ).first()
-    return found is not None
+        .distinct()
+    )
+    return {int(row[0]) for row in rows}
+
+
+def _technique(row: sa.Row[Any], slug_by_key: Mapping[int, str]) -> TechniqueData:
+    return TechniqueData(
+        key=row.technique_id,
+        id=row.slug,
+        name=row.name,
+        full_name=row.full_name,
+        category=row.category,
+        summary=row.summary,
+        aliases=tuple(row.aliases),
+        paper=row.paper,
+        facts=tuple(row.facts),
+        libraries=tuple(row.libraries),
+        parent=slug_by_key.get(row.parent_id) if row.parent_id is not None else None,
+        sources=tuple(row.sources),
+        since_revision=row.valid_from,
+    )
+
+
+def _scenario(row: sa.Row[Any]) -> ScenarioData:
+    return ScenarioData(
+        key=row.scenario_id,
+        id=row.slug,
+        title=row.title,
+        kind=row.kind,
+        description=row.description,
+        aliases=tuple(row.aliases),
+        sources=tuple(row.sources),
+        since_revision=row.valid_from,
+    )
 
 
 def _load_entities(
     conn: sa.Connection, at: int
 ) -> tuple[dict[str, TechniqueData], dict[str, ScenarioData]]:
-    tv, sv = table_of(TechniqueVersion), table_of(ScenarioVersion)
+    tv, sv = _TECHNIQUE_VERSIONS, _SCENARIO_VERSIONS
     t_rows = conn.execute(sa.select(tv).where(_valid_at(tv, at)).order_by(tv.c.technique_id)).all()
     slug_by_key = {r.technique_id: r.slug for r in t_rows}
-    techniques = {
-        r.slug: TechniqueData(
-            key=r.technique_id,
-            id=r.slug,
-            name=r.name,
-            full_name=r.full_name,
-            category=r.category,
-            summary=r.summary,
-            aliases=tuple(r.aliases),
-            paper=r.paper,
-            facts=tuple(r.facts),
-            libraries=tuple(r.libraries),
-            parent=slug_by_key.get(r.parent_id) if r.parent_id is not None else None,
-            sources=tuple(r.sources),
-            since_revision=r.valid_from,
-        )
-        for r in t_rows
-    }
+    techniques = {r.slug: _technique(r, slug_by_key) for r in t_rows}
     s_rows = conn.execute(sa.select(sv).where(_valid_at(sv, at)).order_by(sv.c.scenario_id)).all()
-    scenarios = {
-        r.slug: ScenarioData(
-            key=r.scenario_id,
-            id=r.slug,
-            title=r.title,
-            kind=r.kind,
-            description=r.description,
-            aliases=tuple(r.aliases),
-            sources=tuple(r.sources),
-            since_revision=r.valid_from,
+    return techniques, {r.slug: _scenario(r) for r in s_rows}
+
+
+PATCH_LIMIT = 256
+"""More techniques and scenarios changed than this since the previous snapshot: reload them all."""
+
+
+def _patched_entities(
+    conn: sa.Connection, previous: Snapshot, at: int
+) -> tuple[dict[str, TechniqueData], dict[str, ScenarioData]] | None:
+    """The previous snapshot's techniques and scenarios with the ones changed since replaced;
+    the very same dicts when none changed; None when a full reload is simpler or needed."""
+    tv, sv = _TECHNIQUE_VERSIONS, _SCENARIO_VERSIONS
+    changed_t = _changed_keys(conn, tv, "technique_id", previous.revision, at)
+    changed_s = _changed_keys(conn, sv, "scenario_id", previous.revision, at)
+    if not changed_t and not changed_s:
+        return previous.techniques, previous.scenarios
+    if len(changed_t) + len(changed_s) > PATCH_LIMIT:
+        return None
+    techniques = previous.techniques
+    if changed_t:
+        rows = {
+            r.technique_id: r
+            for r in conn.execute(
+                sa.select(tv).where(_valid_at(tv, at), tv.c.technique_id.in_(changed_t))
+            )
+        }
+        kept = {t.key: t for t in previous.techniques.values() if t.key not in changed_t}
+        # A technique kept as it was names its parent by id: if that parent was renamed or
+        # retired, the kept technique changes too, so reload everything instead.
+        gone = {t.id for t in previous.techniques.values() if t.key in changed_t} - {
+            r.slug for r in rows.values()
+        }
+        if any(t.parent in gone for t in kept.values()):
+            return None
+        slug_by_key = {k: t.id for k, t in kept.items()} | {k: r.slug for k, r in rows.items()}
+        by_key = kept | {k: _technique(r, slug_by_key) for k, r in rows.items()}
+        techniques = {by_key[k].id: by_key[k] for k in sorted(by_key)}
+    scenarios = previous.scenarios
+    if changed_s:
+        s_rows = conn.execute(
+            sa.select(sv).where(_valid_at(sv, at), sv.c.scenario_id.in_(changed_s))
         )
-        for r in s_rows
-    }
+        s_by_key = {sc.key: sc for sc in previous.scenarios.values() if sc.key not in changed_s}
+        s_by_key |= {r.scenario_id: _scenario(r) for r in s_rows}
+        scenarios = {s_by_key[k].id: s_by_key[k] for k in sorted(s_by_key)}
     return techniques, scenarios
 
 
@@ -365,38 +427,36 @@ def load_snapshot(
 ) -> Snapshot:
     """Read the techniques, scenarios and pairs valid at `revision`; cells stay in the database.
 
-    With `previous` (an older snapshot), what no revision since it changed is reused as it is,
-    so a write that only touches cells costs the next read two indexed probes, not a reload.
+    With `previous` (an older snapshot), only what the revisions since it changed is read: a
+    write that touches cells costs the next read a few indexed probes, one that changes a few
+    techniques or scenarios the reading of those, not of the whole catalog.
     """
     reuse = previous if previous is not None and previous.revision < revision else None
-    if reuse is not None and not any(
-        _changed_between(conn, table_of(model), reuse.revision, revision)
-        for model in (TechniqueVersion, ScenarioVersion)
-    ):
-        techniques, scenarios = reuse.techniques, reuse.scenarios
-        entities_kept = True
-    else:
-        techniques, scenarios = _load_entities(conn, revision)
-        entities_kept = False
+    patched = _patched_entities(conn, reuse, revision) if reuse is not None else None
+    techniques, scenarios = patched or _load_entities(conn, revision)
+    kept = reuse is not None and techniques is reuse.techniques and scenarios is reuse.scenarios
     if (
         reuse is not None
-        and entities_kept
-        and not _changed_between(conn, table_of(PairVersion), reuse.revision, revision)
+        and techniques is reuse.techniques
+        and not _changed_keys(conn, _PAIR_VERSIONS, "low_id", reuse.revision, revision)
     ):
         pairs = reuse.pairs
     else:
         pairs = _load_pairs(conn, revision, techniques)
+    shared: dict[str, Any] = {}
+    if kept and reuse is not None:
+        shared = {
+            "technique_lookup": reuse.technique_lookup,
+            "scenario_lookup": reuse.scenario_lookup,
+            "entity_cache": reuse.entity_cache,
+        }
     return Snapshot(
         revision=revision,
         techniques=techniques,
         scenarios=scenarios,
         cells=CellIndex(engine, revision, techniques, scenarios),
         pairs=pairs,
-        **(
-            {"technique_lookup": reuse.technique_lookup, "scenario_lookup": reuse.scenario_lookup}
-            if reuse is not None and entities_kept
-            else {}
-        ),
+        **shared,
     )
 
 

@@ -65,7 +65,7 @@ def technique_read(snap: Snapshot, t: TechniqueData) -> s.TechniqueRead:
             since_revision=t.since_revision,
         )
 
-    result: s.TechniqueRead = snap.memo(("technique_read", t.id), build)
+    result: s.TechniqueRead = snap.entity_memo(("technique_read", t.id), build)
     return result
 
 
@@ -91,14 +91,14 @@ def scenario_ref(sc: ScenarioData) -> s.ScenarioRef:
 
 def _technique_refs(snap: Snapshot) -> dict[str, s.TechniqueRef]:
     # Built once per snapshot: a column or the matrix repeats the same few thousand refs.
-    refs: dict[str, s.TechniqueRef] = snap.memo(
+    refs: dict[str, s.TechniqueRef] = snap.entity_memo(
         "technique_refs", lambda: {t.id: technique_ref(t) for t in snap.techniques.values()}
     )
     return refs
 
 
 def _scenario_refs(snap: Snapshot) -> dict[str, s.ScenarioRef]:
-    refs: dict[str, s.ScenarioRef] = snap.memo(
+    refs: dict[str, s.ScenarioRef] = snap.entity_memo(
         "scenario_refs", lambda: {sc.id: scenario_ref(sc) for sc in snap.scenarios.values()}
     )
     return refs

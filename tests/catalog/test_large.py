@@ -193,3 +193,60 @@ def test_cells_come_in_display_order_however_they_are_read(
     assert list(snap.cells.select(None, ["qlora", "lora"])) == [
         k for k in whole if k[1] in ("lora", "qlora")
     ]
+
+
+def test_a_snapshot_patched_from_the_previous_one_equals_a_full_reload(
+    client: TestClient, h: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = store_of(client)
+    loads: list[int] = []  # revisions whose techniques and scenarios were read in full
+    real_load = snapshot._load_entities
+
+    def counting_load(conn: sa.Connection, at: int) -> Any:
+        loads.append(at)
+        return real_load(conn, at)
+
+    monkeypatch.setattr(snapshot, "_load_entities", counting_load)
+
+    def write(method: str, path: str, body: dict[str, Any] | None = None) -> int:
+        revision = store.current().revision
+        response = client.request(method, path, json=body, headers=h(rev=revision))
+        assert response.status_code in (200, 201), response.text
+        return revision + 1
+
+    steps: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("POST", "/v1/techniques", {"id": "galore", "name": "GaLore", "category": "other"}),
+        ("POST", "/v1/techniques", {"id": "q-galore", "name": "Q-GaLore", "category": "other",
+                                    "parent": "galore"}),
+        ("PATCH", "/v1/techniques/dora", {"id": "dora-renamed", "aliases": ["weight-decomposed"]}),
+        ("PATCH", "/v1/scenarios/qa-tasks", {"title": "Question answering"}),
+        ("DELETE", "/v1/scenarios/nlp-tasks", None),
+        ("POST", "/v1/scenarios", {"id": "long-context", "title": "Long context", "kind": "goal"}),
+        ("PATCH", "/v1/techniques/galore", {"id": "galore-2"}),  # a kept child names it: reload
+        ("DELETE", "/v1/techniques/q-galore", None),
+    ]  # fmt: skip
+    reloaded = []
+    for method, path, body in steps:
+        revision = write(method, path, body)
+        current = store.current()
+        assert current.revision == revision
+        if revision in loads:
+            reloaded.append(path)
+        with store.engine.connect() as conn:
+            fresh = real_load(conn, revision)
+            pairs = snapshot._load_pairs(conn, revision, fresh[0])
+            full = snapshot.Snapshot(revision, *fresh, cells=current.cells, pairs=pairs)
+        assert list(current.techniques.items()) == list(fresh[0].items()), path
+        assert list(current.scenarios.items()) == list(fresh[1].items()), path
+        assert current.technique_lookup == full.technique_lookup
+        assert current.scenario_lookup == full.scenario_lookup
+        assert current.pairs == full.pairs
+    assert reloaded == ["/v1/techniques/galore"]  # all were patched but the rename of a parent
+    # Reverting a retirement brings an older key back: it returns to its place in the order.
+    retired = store.current().revision
+    reverted = client.post(f"/v1/revisions/{retired}/revert", headers=h(rev=retired))
+    assert reverted.status_code in (200, 201), reverted.text
+    with store.engine.connect() as conn:
+        fresh = real_load(conn, store.current().revision)
+    assert list(store.current().techniques.items()) == list(fresh[0].items())
+    assert list(store.current().techniques)[-2:] == ["galore-2", "q-galore"]
