@@ -13,7 +13,7 @@ import functools
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -190,30 +190,40 @@ class CellIndex:
 
     def rows(self, scenarios: Iterable[str]) -> dict[CellKey, CellData]:
         """The cells of these scenarios' rows (unknown ids are ignored)."""
-        keys = sorted({self._scenarios[s].key for s in scenarios if s in self._scenarios})
-        out: dict[CellKey, CellData] = {}
-        # Keys ascend, so the chunks' results, each in key order, concatenate in display order.
-        for start in range(0, len(keys), _IN_CHUNK):
-            out.update(self._query(_CELLS.c.scenario_id.in_(keys[start : start + _IN_CHUNK])))
-        return out
+        return self.select(scenarios, None)
 
     def select(
-        self, scenarios: Collection[str] | None = None, techniques: Collection[str] | None = None
+        self, scenarios: Iterable[str] | None = None, techniques: Iterable[str] | None = None
     ) -> dict[CellKey, CellData]:
-        """The cells at the crossing of these rows and columns (None: all of them)."""
-        if scenarios is not None:
-            found = self.rows(scenarios)
-            if techniques is not None:
-                wanted = set(techniques)
-                found = {k: c for k, c in found.items() if k[1] in wanted}
-            return found
+        """The cells at the crossing of these rows and columns (None: all of them).
+
+        Both filters go to the database: one query per 500 scenarios, each restricted to the
+        techniques when there are at most 500 of them (more are filtered as rows arrive), so a
+        read costs about what it returns.
+        """
+        where: list[sa.ColumnElement[bool]] = []
+        wanted: set[str] | None = None
         if techniques is not None:
-            keys = sorted({self._techniques[t].key for t in techniques if t in self._techniques})
-            if len(keys) <= _IN_CHUNK:
-                return self._query(_CELLS.c.technique_id.in_(keys))
-            wanted = set(techniques)
-            return {k: c for k, c in self._query().items() if k[1] in wanted}
-        return self._query()
+            wanted = {t for t in techniques if t in self._techniques}
+            if not wanted:
+                return {}
+            if len(wanted) <= _IN_CHUNK:
+                keys = sorted(self._techniques[t].key for t in wanted)
+                where.append(_CELLS.c.technique_id.in_(keys))
+                wanted = None
+        if scenarios is None:
+            found = self._query(*where)
+        else:
+            keys = sorted({self._scenarios[s].key for s in scenarios if s in self._scenarios})
+            found = {}
+            # Keys ascend, so the chunks' results, each in key order, concatenate in display
+            # order.
+            for start in range(0, len(keys), _IN_CHUNK):
+                chunk = keys[start : start + _IN_CHUNK]
+                found.update(self._query(_CELLS.c.scenario_id.in_(chunk), *where))
+        if wanted is not None:
+            found = {k: c for k, c in found.items() if k[1] in wanted}
+        return found
 
 
 _CELLS = table_of(CellVersion)

@@ -159,8 +159,10 @@ def retire_technique(w: Writer, value: str) -> None:
         )
     w.retire_technique_rows(t.key)
     w.record("retire", "technique", t.id, technique_fields(t), None)
-    for scenario_id, cell in snap.cells.column(t.id).items():
-        w.record("retire", "cell", f"{scenario_id}/{t.id}", _cell_fields(cell), None)
+    column = snap.cells.column(t.id)
+    for sc in snap.scenarios.values():  # the diff lists cells in display order
+        if (cell := column.get(sc.id)) is not None:
+            w.record("retire", "cell", f"{sc.id}/{t.id}", _cell_fields(cell), None)
     for pair in snap.pairs.values():
         if t.id in (pair.a, pair.b):
             w.record("retire", "pair", f"{pair.a}+{pair.b}", pair_fields(pair), None)
@@ -277,8 +279,9 @@ def _cell_change(
 def apply_cells(w: Writer, edits: Sequence[CellEdit]) -> None:
     """Apply bulk edits; any unknown id or duplicate fails the whole write with every bad row.
 
-    The current cells are read in one query per 500 rows touched, and the new version rows are
-    written in two batched statements, so a bulk edit costs about what it changes.
+    The current cells are read at the crossing of the rows and columns touched (one query per
+    500 rows), and the new version rows are written in two batched statements, so a bulk edit
+    costs about what it changes.
     """
     snap = w.snap
     errors: list[RowError] = []
@@ -308,7 +311,9 @@ def apply_cells(w: Writer, edits: Sequence[CellEdit]) -> None:
         resolved.append((edit, sc.id, t))
     if errors:
         raise bulk_problem(errors)
-    existing = snap.cells.rows({scenario_id for _, scenario_id, _ in resolved})
+    existing = snap.cells.select(
+        {scenario_id for _, scenario_id, _ in resolved}, {t.id for _, _, t in resolved}
+    )
     rows: list[tuple[int, int, dict[str, Any]]] = []
     for edit, scenario_id, t in resolved:
         current = existing.get((scenario_id, t.id))

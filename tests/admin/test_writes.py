@@ -271,6 +271,8 @@ def test_retire_keeps_history_and_the_id_taken(client: TestClient, h: Headers) -
     kinds = [(c["op"], c["kind"]) for c in response.json()["changes"]]
     assert kinds[0] == ("retire", "technique")
     assert kinds.count(("retire", "cell")) == 9
+    cells = [c["id"] for c in response.json()["changes"] if c["kind"] == "cell"]
+    assert cells == [f"{sc}/peft" for sc in SCENARIO_IDS]  # in display order
     assert client.get("/v1/techniques/peft").status_code == 404
     assert "peft" not in [t["id"] for t in client.get("/v1/techniques").json()["items"]]
     assert len(client.get("/v1/matrix").json()["cells"]) == (len(TECHNIQUE_IDS) - 1) * len(

@@ -174,9 +174,37 @@ def test_a_bulk_edit_is_a_fixed_number_of_statements(client: TestClient, h: Head
     inserts = [q for q in seen if q.lstrip().upper().startswith("INSERT")]
     # Statements, not rows: the closing UPDATE and the INSERT are each one executemany.
     assert (len(updates), len(inserts)) == (1, 1)
+    selects = [q for q in seen if q.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 1  # the crossing of the rows and columns touched, not whole rows
+    assert "scenario_id IN" in selects[0]
+    assert "technique_id IN" in selects[0]
     for cell in body["cells"]:
         read = client.get(f"/v1/matrix/{cell['scenario']}/{cell['technique']}").json()
         assert read["cell"]["support"] == "partial"
+
+    # Its revert: one read of the cells touched, one closing UPDATE, one INSERT.
+    def contents(target: str) -> list[tuple[str, str, str, str, list[str]]]:
+        cells = client.get(target).json()["cells"]
+        return [
+            (c["scenario"], c["technique"], c["support"], c["note"], c["sources"]) for c in cells
+        ]
+
+    before = contents(f"/v1/matrix?at={CURRENT}")
+    with cell_queries(client) as seen:
+        reverted = client.post(f"/v1/revisions/{CURRENT + 1}/revert", headers=h(rev=CURRENT + 1))
+    assert reverted.status_code in (200, 201), reverted.text
+    kinds = sorted(q.lstrip().split(None, 1)[0].upper() for q in seen)
+    assert kinds == ["INSERT", "SELECT", "UPDATE"]
+    assert contents("/v1/matrix") == before
+
+
+def test_a_technique_filter_reaches_the_database(client: TestClient) -> None:
+    client.app.fast.enabled = False  # type: ignore[attr-defined]
+    with cell_queries(client) as seen:
+        response = client.get("/v1/matrix?technique=lora&technique=qlora&format=csv")
+    assert response.status_code == 200
+    assert seen
+    assert all("technique_id IN" in q for q in seen)
 
 
 def test_cells_come_in_display_order_however_they_are_read(
