@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from service.config import PROJECT_ROOT, get_settings
 from service.plan import Location, Plan
@@ -319,9 +321,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.title != "Settings":
             raise
         for error in exc.errors():
-            name = "FTM_" + "_".join(str(part) for part in error["loc"]).upper()
-            print(f"ftmatrix: {name}: {error['msg']}", file=sys.stderr)
+            print(f"ftmatrix: {_setting_name(error['loc'])}: {error['msg']}", file=sys.stderr)
         return 2
+    except SettingsError as exc:  # a list or dict setting that is not JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = f"FTM_{found[1].upper()}" if found else "settings"
+        example = '["https://dash.example"]'
+        print(f"ftmatrix: {name}: not valid JSON (e.g. {example})", file=sys.stderr)
+        return 2
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    """`FTM_CORS_ORIGINS[0]` for the location ("cors_origins", 0) of a settings error."""
+    name = "FTM_" + str(loc[0]).upper()
+    return name + "".join(f"[{part}]" for part in loc[1:])
 
 
 if __name__ == "__main__":

@@ -12,6 +12,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}  # as the logging module spells them
+
+
+def _log_level(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    level = value.strip().upper()
+    return _LEVEL_ALIASES.get(level, level)
 
 
 class Settings(BaseSettings):
@@ -26,7 +34,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(
         default=48,
         ge=1,
-        description="Connections kept open; sized above the ~40 worker threads that may hold one.",
+        description=(
+            "Connections kept open: one per worker thread (~40), plus the second one a write "
+            "holds while it reads cells (writes take turns)."
+        ),
     )
     snapshot_cache_size: int = Field(
         default=16, ge=1, description="Past revisions kept in memory for `at=` reads."
@@ -40,9 +51,9 @@ class Settings(BaseSettings):
         default_factory=list,
         description='Origins allowed by CORS, as JSON (e.g. ["https://dash.example"]); none: off.',
     )
-    log_level: Annotated[
-        LogLevel, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)
-    ] = Field(default="INFO", description="Level of the JSON logs (any case).")
+    log_level: Annotated[LogLevel, BeforeValidator(_log_level)] = Field(
+        default="INFO", description="Level of the JSON logs (any case; WARN and FATAL too)."
+    )
 
 
 @lru_cache(maxsize=1)

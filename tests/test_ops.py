@@ -215,18 +215,24 @@ def test_settings_accept_any_case_and_refuse_bad_values_in_one_line(
     from service.cli import main
     from service.config import Settings, get_settings
 
-    assert Settings.model_validate({"log_level": "warning"}).log_level == "WARNING"
-    monkeypatch.setenv("FTM_LOG_LEVEL", "loud")
-    get_settings.cache_clear()
-    try:
-        assert main(["serve", "--host", "127.0.0.1", "--port", "1"]) == 2
-    finally:
-        monkeypatch.delenv("FTM_LOG_LEVEL")
+    for given, level in (("warning", "WARNING"), (" warn", "WARNING"), ("Fatal", "CRITICAL")):
+        assert Settings.model_validate({"log_level": given}).log_level == level
+    for name, value, expected in (
+        ("FTM_LOG_LEVEL", "loud", "ftmatrix: FTM_LOG_LEVEL: Input should be 'DEBUG'"),
+        ("FTM_CORS_ORIGINS", "https://x", "ftmatrix: FTM_CORS_ORIGINS: not valid JSON"),
+        ("FTM_CORS_ORIGINS", "[1]", "ftmatrix: FTM_CORS_ORIGINS[0]: Input should be a valid"),
+    ):
+        monkeypatch.setenv(name, value)
         get_settings.cache_clear()
-    err = capsys.readouterr().err
-    assert err.startswith("ftmatrix: FTM_LOG_LEVEL: ")
-    assert "'WARNING'" in err
-    assert "Traceback" not in err
+        try:
+            assert main(["serve", "--host", "127.0.0.1", "--port", "1"]) == 2
+        finally:
+            monkeypatch.delenv(name)
+            get_settings.cache_clear()
+        err = capsys.readouterr().err
+        assert err.startswith(expected), err
+        assert len(err.splitlines()) == 1
+        assert "Traceback" not in err
 
 
 def test_metrics_count_every_observation_queued_or_added_up() -> None:
