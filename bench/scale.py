@@ -134,6 +134,9 @@ class Result:
     after_cell_write_ms: float = 0.0
     after_entity_write_ms: float = 0.0
     reads_hwm_mb: float = 0.0
+    columns_ms: float = 0.0
+    revert_cells: int = 0
+    revert_s: float = 0.0
 
 
 class Client:
@@ -415,6 +418,40 @@ def measure_size(cells: int, args: argparse.Namespace, tmp: Path) -> Result:
             result.export_mb = len(data) / (1024 * 1024)
             log(f"  export: {result.export_mb:.0f} MiB in {elapsed:.1f} s")
             del data
+
+            # Two columns of the matrix, filtered by technique.
+            t_pair = (t_ids[0], t_ids[-1])
+            status, _, data, elapsed = client.call(
+                "GET", f"/v1/matrix?technique={technique_id(t_pair[0])}"
+                f"&technique={technique_id(t_pair[1])}&format=csv",
+            )  # fmt: skip
+            expect(status == 200, f"two columns: status {status}")
+            ours = sum(line.startswith(b"bench-s") for line in data.splitlines())
+            expect(ours == 2 * scenarios, f"two columns: {ours} lines of ours, not {2 * scenarios}")
+            result.columns_ms = elapsed * 1000
+            log(f"  two columns of the matrix (CSV): {result.columns_ms:.1f} ms")
+
+            # Revert one import revision (not one whose rows were written again since).
+            index = next(i for i, part in enumerate(parts) if s_ids[0] not in part)
+            reverted = revision_of_batch[index]
+            status, headers, data, elapsed = client.call(
+                "POST",
+                f"/v1/revisions/{reverted}/revert",
+                headers={
+                    "If-Match": f'"rev-{revision}"',
+                    "X-Change-Reason": "reverted by the benchmark",
+                },
+            )
+            if status not in (200, 201):
+                raise BenchError(f"revert of {reverted} answered {status}: {data[:500]!r}")
+            revision = int(headers["x-revision"])
+            result.revert_s = elapsed
+            result.revert_cells = len(parts[index]) * techniques
+            s = parts[index].start
+            status, _, data, _ = client.call("GET", f"/v1/scenarios/{scenario_id(s)}/techniques")
+            expect(status == 200, f"row {s} after the revert: status {status}")
+            check_row(json.loads(data), s, techniques, written=False)
+            log(f"  revert of {result.revert_cells:,} cells: {elapsed:.1f} s")
             result.rss_mb, result.hwm_mb = memory_mb(server.process.pid)
             log(f"  server memory: {result.rss_mb:.0f} MiB now, {result.hwm_mb:.0f} MiB peak")
         finally:
@@ -471,6 +508,10 @@ def render(results: Sequence[Result], args: argparse.Namespace, machine: list[st
     row("full matrix as JSON (MiB)", "", [r.matrix_json_mb for r in results], "{:.1f}")
     row("GET /v1/export, one request (s)", "", [r.export_s for r in results], "{:.2f}")
     row("GET /v1/export (MiB)", "", [r.export_mb for r in results], "{:.1f}")
+    row("two columns of the matrix as CSV (ms)", "", [r.columns_ms for r in results], "{:.1f}")
+    row("revert of one import revision (cells)", "", [float(r.revert_cells) for r in results],
+        "{:,.0f}")  # fmt: skip
+    row("revert of one import revision (s)", "", [r.revert_s for r in results], "{:.2f}")
     row("server memory at the end, VmRSS (MiB)", f"< {MEMORY_TARGET_MB:.0f} MiB",
         [r.rss_mb for r in results], "{:.0f}")  # fmt: skip
     row("server memory peak after the import, VmHWM (MiB)", "",
