@@ -151,7 +151,7 @@ class CellVersion(SQLModel, table=True):
             postgresql_where=sa.text("valid_to IS NULL"),
         ),
         sa.Index("ix_cell_version_technique_current", "technique_id", "valid_to"),
-        sa.Index("ix_cell_version_scenario_technique", "scenario_id", "technique_id"),
+        sa.Index("ix_cell_version_scenario_technique", "scenario_id", "technique_id", "valid_to"),
         sa.CheckConstraint("support IN ('yes', 'no', 'partial', 'unknown')", name="support"),
     )
 

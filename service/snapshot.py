@@ -139,7 +139,8 @@ class CellIndex:
         self._t_slug = {t.key: t.id for t in techniques.values()}
         self._s_slug = {sc.key: sc.id for sc in scenarios.values()}
 
-    def _cells(self, *where: sa.ColumnElement[bool], ordered: bool = True) -> Iterator[CellData]:
+    def statement(self, *where: sa.ColumnElement[bool], ordered: bool = True) -> sa.Select[Any]:
+        """The query of the cells valid at this revision that match `where`."""
         cv = _CELLS
         statement = sa.select(
             cv.c.scenario_id,
@@ -151,6 +152,10 @@ class CellIndex:
         ).where(_valid_at(cv, self.revision), *where)
         if ordered:
             statement = statement.order_by(cv.c.scenario_id, cv.c.technique_id)
+        return statement
+
+    def _cells(self, *where: sa.ColumnElement[bool], ordered: bool = True) -> Iterator[CellData]:
+        statement = self.statement(*where, ordered=ordered)
         s_slug, t_slug = self._s_slug, self._t_slug
         with self._engine.connect() as conn:
             for scenario_key, technique_key, support, note, sources, valid_from in conn.execute(

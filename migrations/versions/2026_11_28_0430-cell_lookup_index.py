@@ -1,8 +1,11 @@
-"""Index cell versions by (scenario, technique): one cell, as of any revision, in one seek.
+"""Index cell versions by (scenario, technique, valid_to): a cell as of any revision in one seek.
 
 The single-column index on scenario_id made a cell look-up scan every version of its scenario's
 row (500 rows in a 500-technique catalog). The composite index serves a row (its prefix) and a
-single cell alike, so it replaces the old one rather than adding a second.
+single cell alike, so it replaces the old one rather than adding a second. It ends in valid_to,
+as the technique index does, so that SQLite's planner (which has no statistics: the service never
+runs ANALYZE) ranks it above the technique index for a read of some rows' cells in some columns:
+with (scenario_id, technique_id) alone it scanned the whole columns for every chunk of rows.
 
 Revision ID: 0007
 Revises: 0006
@@ -24,7 +27,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("cell_version", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_cell_version_scenario_technique", ["scenario_id", "technique_id"], unique=False
+            "ix_cell_version_scenario_technique",
+            ["scenario_id", "technique_id", "valid_to"],
+            unique=False,
         )
         batch_op.drop_index(batch_op.f("ix_cell_version_scenario_id"))
 
