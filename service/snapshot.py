@@ -111,7 +111,9 @@ def _sources(value: str | list[str]) -> tuple[str, ...]:
     return _decoded_sources(value) if isinstance(value, str) else tuple(value)
 
 
-_IN_CHUNK = 500  # ids per IN (...) list: well under every backend's limit on bound parameters
+# Ids per IN (...) list. A query binds at most two such lists and the revision's two bounds:
+# 2 x 450 + 2 = 902 parameters, under the 999 of SQLite builds older than 3.32.
+_IN_CHUNK = 450
 
 
 class CellIndex:
@@ -202,8 +204,8 @@ class CellIndex:
     ) -> dict[CellKey, CellData]:
         """The cells at the crossing of these rows and columns (None: all of them).
 
-        Both filters go to the database: one query per 500 scenarios, each restricted to the
-        techniques when there are at most 500 of them (more are filtered as rows arrive), so a
+        Both filters go to the database: one query per 450 scenarios, each restricted to the
+        techniques when there are at most 450 of them (more are filtered as rows arrive), so a
         read costs about what it returns.
         """
         where: list[sa.ColumnElement[bool]] = []
@@ -228,6 +230,33 @@ class CellIndex:
                 found.update(self._query(_CELLS.c.scenario_id.in_(chunk), *where))
         if wanted is not None:
             found = {k: c for k, c in found.items() if k[1] in wanted}
+        return found
+
+    def pick(self, keys: Iterable[CellKey]) -> dict[CellKey, CellData]:
+        """These cells, by (scenario id, technique id); unknown or never-set ones are absent.
+
+        Scattered cells are read a chunk of rows at a time, each query restricted to the
+        columns asked of those rows, and kept only when asked for as rows arrive: what is held
+        is what was asked, not the crossing of every row and column touched.
+        """
+        by_row: dict[int, set[str]] = {}
+        for scenario, technique in keys:
+            sc = self._scenarios.get(scenario)
+            if sc is not None and technique in self._techniques:
+                by_row.setdefault(sc.key, set()).add(technique)
+        found: dict[CellKey, CellData] = {}
+        rows = sorted(by_row)
+        for start in range(0, len(rows), _IN_CHUNK):
+            chunk = rows[start : start + _IN_CHUNK]
+            columns = set().union(*(by_row[r] for r in chunk))
+            where = [_CELLS.c.scenario_id.in_(chunk)]
+            if len(columns) <= _IN_CHUNK:
+                where.append(
+                    _CELLS.c.technique_id.in_(sorted(self._techniques[t].key for t in columns))
+                )
+            for cell in self._cells(*where):
+                if cell.technique in by_row[self._scenarios[cell.scenario].key]:
+                    found[(cell.scenario, cell.technique)] = cell
         return found
 
 

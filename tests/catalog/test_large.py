@@ -250,6 +250,24 @@ def test_cells_come_in_display_order_however_they_are_read(
     ]
 
 
+def test_picked_cells_are_exactly_those_asked_for(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snap = store_of(client).current()
+    whole = snap.cells.select()
+    scattered = list(whole)[::7]
+    assert len({s for s, _ in scattered}) > 1
+    assert len({t for _, t in scattered}) > 1
+    asked = [*scattered, ("qa-tasks", "no-such-technique"), ("no-such-scenario", "lora")]
+    for chunk in (450, 2, 1):  # one query; many, each holding a few rows
+        monkeypatch.setattr(snapshot, "_IN_CHUNK", chunk)
+        picked = snap.cells.pick(reversed(asked))
+        # Not the crossing of the rows and columns touched: only the pairs asked for.
+        assert set(picked) == set(scattered)
+        assert all(picked[k] == whole[k] for k in scattered)
+    assert snap.cells.pick([]) == {}
+
+
 def test_a_snapshot_patched_from_the_previous_one_equals_a_full_reload(
     client: TestClient, h: Headers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
