@@ -215,8 +215,7 @@ class CellIndex:
             if not wanted:
                 return {}
             if len(wanted) <= _IN_CHUNK:
-                keys = sorted(self._techniques[t].key for t in wanted)
-                where.append(_CELLS.c.technique_id.in_(keys))
+                where.append(self._in_columns(wanted))
                 wanted = None
         if scenarios is None:
             found = self._query(*where)
@@ -239,25 +238,26 @@ class CellIndex:
         columns asked of those rows, and kept only when asked for as rows arrive: what is held
         is what was asked, not the crossing of every row and column touched.
         """
-        by_row: dict[int, set[str]] = {}
+        by_row: dict[str, set[str]] = {}
         for scenario, technique in keys:
-            sc = self._scenarios.get(scenario)
-            if sc is not None and technique in self._techniques:
-                by_row.setdefault(sc.key, set()).add(technique)
+            if scenario in self._scenarios and technique in self._techniques:
+                by_row.setdefault(scenario, set()).add(technique)
         found: dict[CellKey, CellData] = {}
-        rows = sorted(by_row)
+        rows = sorted(self._scenarios[sc].key for sc in by_row)
         for start in range(0, len(rows), _IN_CHUNK):
             chunk = rows[start : start + _IN_CHUNK]
-            columns = set().union(*(by_row[r] for r in chunk))
-            where = [_CELLS.c.scenario_id.in_(chunk)]
+            where: list[sa.ColumnElement[bool]] = [_CELLS.c.scenario_id.in_(chunk)]
+            columns = set().union(*(by_row[self._s_slug[key]] for key in chunk))
             if len(columns) <= _IN_CHUNK:
-                where.append(
-                    _CELLS.c.technique_id.in_(sorted(self._techniques[t].key for t in columns))
-                )
+                where.append(self._in_columns(columns))
             for cell in self._cells(*where):
-                if cell.technique in by_row[self._scenarios[cell.scenario].key]:
+                if cell.technique in by_row[cell.scenario]:
                     found[(cell.scenario, cell.technique)] = cell
         return found
+
+    def _in_columns(self, techniques: Iterable[str]) -> sa.ColumnElement[bool]:
+        """`technique_id IN (...)` for these technique ids (at most `_IN_CHUNK` of them)."""
+        return _CELLS.c.technique_id.in_(sorted(self._techniques[t].key for t in techniques))
 
 
 _CELLS = table_of(CellVersion)

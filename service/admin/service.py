@@ -280,8 +280,8 @@ def apply_cells(w: Writer, edits: Sequence[CellEdit]) -> None:
     """Apply bulk edits; any unknown id or duplicate fails the whole write with every bad row.
 
     The current cells are read one query per 450 rows touched, keeping only the cells edited,
-    and the new version rows are written in two batched statements, so a bulk edit
-    costs about what it changes.
+    and the new version rows are written in two batched statements, so a bulk edit costs about
+    what it changes.
     """
     snap = w.snap
     errors: list[RowError] = []
