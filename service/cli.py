@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from service.config import PROJECT_ROOT, get_settings
-from service.plan import Location, Plan
+from service.detect.plan import Location, Plan
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 

@@ -19,7 +19,7 @@ import httpx
 
 from service import __version__
 from service.compat import rules
-from service.plan import Location
+from service.detect.plan import Location
 
 RETRY_STATUSES = frozenset({502, 503, 504})
 

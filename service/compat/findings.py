@@ -1,6 +1,7 @@
 """What a plan check reports: the rule registry, findings and the report.
 
-Pure data (standard library and `service.plan`); `service.compat.rules` re-exports every name.
+Pure data (standard library and `service.detect.plan`); `service.compat.rules` re-exports every
+name.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal, NamedTuple
 
-from service.plan import Location
+from service.detect.plan import Location
 
 Severity = Literal["error", "warning", "info"]
 Outcome = Literal["pass", "warn", "fail"]

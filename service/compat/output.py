@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import quote
 
 from service.compat.findings import RULES, SEVERITIES, Finding, Report
-from service.plan import Location
+from service.detect.plan import Location
 
 FORMATS = ("text", "json", "github", "junit", "sarif")
 THRESHOLDS = ("warn", "fail")

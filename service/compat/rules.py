@@ -1,6 +1,6 @@
 """Check a training plan against the knowledge: findings for a CI log, and one verdict.
 
-Pure: the standard library, `packaging` and `service.plan` only (through the sibling modules
+Pure: the standard library, `packaging` and `service.detect.plan` only (through the sibling modules
 `knowledge` and `versions`, whose public names are re-exported here), so the service and the
 offline CLI get the same report from the same data.
 
@@ -62,7 +62,7 @@ from service.compat.knowledge import (
     scenario_support,
 )
 from service.compat.versions import BadVersion, Pin, parse_pins, satisfies, upgrade_fix
-from service.plan import Location, Plan, PlannedTechnique
+from service.detect.plan import Location, Plan, PlannedTechnique
 
 __all__ = [
     "CONFIDENCES",

@@ -14,8 +14,8 @@ from pydantic import TypeAdapter
 from service.compat import document, rules
 from service.compat import schemas as s
 from service.compat.knowledge import CellFact, Knowledge
+from service.detect.plan import Location, Plan, PlannedLibrary, PlannedTechnique
 from service.errors import InvalidInput, unknown_id
-from service.plan import Location, Plan, PlannedLibrary, PlannedTechnique
 from service.snapshot import CellData, PairData, Snapshot
 
 

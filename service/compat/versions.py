@@ -1,6 +1,7 @@
 """Library pins of a plan, parsed as PEP 440 versions and checked against a pair's specifiers.
 
-Pure (standard library, `packaging`, `service.plan`); `service.compat.rules` re-exports BadVersion.
+Pure (standard library, `packaging`, `service.detect.plan`); `service.compat.rules` re-exports
+BadVersion.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from service.plan import PlannedLibrary
+from service.detect.plan import PlannedLibrary
 
 
 class BadVersion(InvalidVersion):

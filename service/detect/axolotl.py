@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from service.detect.deepspeed import Resolver, deepspeed_reference
 from service.detect.document import Document
+from service.detect.plan import Plan, PlannedTechnique
 from service.detect.yamlpos import parse_yaml
-from service.plan import Plan, PlannedTechnique
 
 
 def detect_axolotl(text: str, file: str, resolve: Resolver | None = None) -> Plan:

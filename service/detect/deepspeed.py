@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 from service.detect.document import Document, KeyPath, dotted
 from service.detect.errors import DetectError
 from service.detect.jsonpos import parse_json_object
-from service.plan import Location, Plan, PlannedTechnique
+from service.detect.plan import Location, Plan, PlannedTechnique
 
 MARKERS = ("zero_optimization", "train_batch_size")
 """Top-level keys that mark a JSON file as a DeepSpeed config."""

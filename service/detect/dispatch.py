@@ -11,9 +11,9 @@ from service.detect.errors import KINDS, DetectError, understood_kinds
 from service.detect.jsonpos import parse_json, parse_json_object, require_object
 from service.detect.llamafactory import llamafactory_plan
 from service.detect.peft import peft_plan
+from service.detect.plan import Plan
 from service.detect.requirements import detect_requirements, has_pins
 from service.detect.yamlpos import parse_yaml
-from service.plan import Plan
 
 # LLaMA-Factory's `stage` choices across its releases.
 _LLAMA_FACTORY_STAGES = {"pt", "sft", "rm", "ppo", "dpo", "kto", "orpo", "grpo"}

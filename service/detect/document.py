@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.plan import Location
+from service.detect.plan import Location
 
 KeyPath = tuple[str | int, ...]
 """A path into a parsed document: mapping keys are str, sequence indices int."""

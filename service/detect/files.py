@@ -8,7 +8,7 @@ from pathlib import Path
 from service.detect.deepspeed import Resolver, Source, Unavailable
 from service.detect.dispatch import detect_text
 from service.detect.errors import DetectError
-from service.plan import Plan
+from service.detect.plan import Plan
 
 
 def detect_files(paths: Sequence[Path], *, root: Path | None = None) -> Plan:

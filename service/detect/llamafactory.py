@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from service.detect.deepspeed import Resolver, deepspeed_reference
 from service.detect.document import Document
+from service.detect.plan import Location, Plan, PlannedTechnique
 from service.detect.yamlpos import parse_yaml
-from service.plan import Location, Plan, PlannedTechnique
 
 _QLORA_BITS = (4, 8)
 

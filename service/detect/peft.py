@@ -5,7 +5,7 @@ from __future__ import annotations
 from service.detect.document import Document
 from service.detect.errors import DetectError
 from service.detect.jsonpos import parse_json_object
-from service.plan import Plan, PlannedTechnique
+from service.detect.plan import Plan, PlannedTechnique
 
 
 def detect_peft(text: str, file: str) -> Plan:

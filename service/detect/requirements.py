@@ -10,7 +10,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from service.detect.errors import DetectError
-from service.plan import Location, Plan, PlannedLibrary
+from service.detect.plan import Location, Plan, PlannedLibrary
 
 # pip's rule: `#` starts a comment at the start of a line or after whitespace.
 _COMMENT = re.compile(r"(^|\s+)#.*$")

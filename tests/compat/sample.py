@@ -14,7 +14,7 @@ from service.compat.rules import (
     TechniqueFact,
     check_plan,
 )
-from service.plan import Location, Plan, PlannedLibrary, PlannedTechnique
+from service.detect.plan import Location, Plan, PlannedLibrary, PlannedTechnique
 
 PEFT_DEEPSPEED = "https://huggingface.co/docs/peft/accelerate/deepspeed"
 

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from service.compat import document, rules
 from service.compat.service import report_out
-from service.plan import Plan, PlannedLibrary, PlannedTechnique
+from service.detect.plan import Plan, PlannedLibrary, PlannedTechnique
 from tests.helpers import Headers, audit_rows
 from tests.published import CURRENT
 

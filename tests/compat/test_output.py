@@ -22,7 +22,7 @@ from service.compat import output
 from service.compat.findings import RULES, Finding, Outcome, Report
 from service.compat.output import FORMATS, render
 from service.compat.rules import Threshold, fail_on
-from service.plan import Location
+from service.detect.plan import Location
 
 SOURCE = "offline snapshot snapshot.json"
 FILES = ("axolotl.yml", "requirements.txt")
@@ -170,7 +170,7 @@ def test_output_imports_only_the_standard_library_and_plain_data() -> None:
     imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     allowed = {"__future__", "json", "re", "xml.etree.ElementTree", "collections"}
     allowed |= {"collections.abc", "pathlib", "typing", "urllib.parse"}
-    assert imported <= allowed | {"service.compat.findings", "service.plan"}
+    assert imported <= allowed | {"service.compat.findings", "service.detect.plan"}
 
 
 # --- text

@@ -13,7 +13,7 @@ from typing import TypeVar
 import pytest
 
 from service.compat.rules import RULES, SEVERITIES, Knowledge, PairFact, Report
-from service.plan import Location, Plan, PlannedTechnique
+from service.detect.plan import Location, Plan, PlannedTechnique
 from tests.compat import sample
 from tests.compat.sample import BUSY, EXTRA_CELLS, GOOD_PINS, check, only, plan, rules
 
@@ -127,7 +127,7 @@ def test_every_rule_is_produced_by_some_plan() -> None:
 
 
 COMPAT = Path(__file__).resolve().parents[2] / "service" / "compat"
-PURE = {"__future__", "packaging", "service.plan", "service.compat"}
+PURE = {"__future__", "packaging", "service.detect.plan", "service.compat"}
 
 
 @pytest.mark.parametrize("module", ["rules", "knowledge", "versions", "findings"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.compat.rules import BadVersion, PairFact, Report, check_plan, fail_on
-from service.plan import Location, Plan
+from service.detect.plan import Location, Plan
 from tests.compat import sample
 from tests.compat.sample import GOOD_PINS, at, check, only, plan, rules
 

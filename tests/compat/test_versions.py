@@ -7,7 +7,7 @@ from packaging.version import InvalidVersion, Version
 
 from service.compat.rules import BadVersion
 from service.compat.versions import parse_pins, satisfies, upgrade_fix
-from service.plan import PlannedLibrary
+from service.detect.plan import PlannedLibrary
 
 
 def test_bad_version_is_an_invalid_version_naming_library_and_value() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.plan import Plan
+from service.detect.plan import Plan
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

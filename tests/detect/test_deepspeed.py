@@ -12,8 +12,8 @@ from service.detect.deepspeed import (
     infer_from_name,
 )
 from service.detect.errors import DetectError
+from service.detect.plan import Location
 from service.detect.yamlpos import parse_yaml
-from service.plan import Location
 from tests.detect._helpers import evidence, fixture, ids, where
 
 AXOLOTL_Z3 = "axolotl/deepspeed_configs/zero3_bf16.json"

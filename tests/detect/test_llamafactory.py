@@ -6,7 +6,7 @@ import pytest
 
 from service.detect.deepspeed import Source, Unavailable
 from service.detect.llamafactory import detect_llamafactory
-from service.plan import Location
+from service.detect.plan import Location
 from tests.detect._helpers import evidence, fixture, ids, where
 
 

@@ -26,7 +26,7 @@ ALLOWED_ROOTS = {
     "typing",
     "yaml",
 }
-ALLOWED_SERVICE = ("service.detect", "service.plan")
+ALLOWED_SERVICE = ("service.detect", "service.detect.plan")
 IO_FUNCTIONS = {"open"}
 IO_METHODS = {"open", "read_text", "read_bytes", "write_text", "exists", "is_file", "resolve"}
 

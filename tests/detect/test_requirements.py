@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from service.detect.errors import DetectError
+from service.detect.plan import Location
 from service.detect.requirements import detect_requirements, has_pins
-from service.plan import Location
 from tests.detect._helpers import fixture
 
 
