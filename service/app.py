@@ -19,7 +19,6 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from service import __version__
-from service.access import AccessLog
 from service.admin.router import admin as admin_router
 from service.admin.router import router as curation_router
 from service.admin.schemas import MatrixPatch
@@ -28,13 +27,14 @@ from service.compat.router import router as compat_router
 from service.config import Settings, get_settings
 from service.db import create_db_engine
 from service.errors import Problem
-from service.fastpath import FastReads
 from service.history.router import router as history_router
-from service.http_errors import install_error_handlers
-from service.metrics import Metrics
-from service.middleware import RequestContext
-from service.ops import router as ops_router
 from service.snapshot import SnapshotStore
+from service.web.access import AccessLog
+from service.web.fastpath import FastReads
+from service.web.metrics import Metrics
+from service.web.middleware import RequestContext
+from service.web.ops import router as ops_router
+from service.web.problems import install_error_handlers
 
 ROUTERS = (
     catalog_router,
@@ -87,7 +87,7 @@ def install_docs(app: FastAPI) -> None:
 
 
 class Service(FastAPI):
-    """The FastAPI app, with `service.fastpath` in front of its whole middleware stack."""
+    """The FastAPI app, with `service.web.fastpath` in front of its whole middleware stack."""
 
     fast: FastReads | None = None
 

@@ -31,7 +31,7 @@ def openapi_document() -> str:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from service.logs import log_config
+    from service.web.logs import log_config
 
     uvicorn.run(
         "service.app:create_app",
@@ -49,7 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _db(args: argparse.Namespace) -> int:
-    from service import migrate
+    from service import db as migrate
 
     url = get_settings().database_url
     if args.db_command == "upgrade":
@@ -60,10 +60,10 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    from service import auth
     from service.config import Settings
     from service.db import create_db_engine, session_scope
     from service.errors import ProblemError
+    from service.web import auth
 
     engine = create_db_engine(Settings(database_url=get_settings().database_url))
     try:
@@ -202,10 +202,11 @@ def _check(args: argparse.Namespace) -> int:
 
 def _bootstrap(args: argparse.Namespace) -> int:
     """Migrate, then install the admin key given in FTM_ADMIN_KEY (containers run this)."""
-    from service import auth, migrate
+    from service import db as migrate
     from service.config import Settings
     from service.db import create_db_engine, session_scope
     from service.errors import ProblemError
+    from service.web import auth
 
     url = get_settings().database_url
     migrate.upgrade(url)

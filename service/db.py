@@ -1,4 +1,4 @@
-"""Engine, sessions and the transaction-per-request dependency.
+"""Engine, sessions, migrations, and the one answer to "which revision is newest".
 
 SQLite gets WAL (readers never block the writer), a busy timeout (concurrent writers wait instead
 of failing with "database is locked") and enforced foreign keys, on every connection.
@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
-from service.config import Settings
+from service.config import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -83,3 +86,27 @@ def current_revision(conn: sa.Connection) -> int:
     """The newest revision number (0 on an empty database)."""
     value = conn.execute(sa.text("SELECT max(number) FROM revision")).scalar()
     return int(value or 0)
+
+
+def alembic_config(database_url: str) -> Config:
+    """An Alembic config for the project's migrations against `database_url`."""
+    from alembic.config import Config
+
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(database_url: str, target: str = "head") -> None:
+    """Apply migrations up to `target` (the CLI and the tests run these, not a shell)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(database_url), target)
+
+
+def downgrade(database_url: str, target: str = "base") -> None:
+    """Revert migrations down to `target`."""
+    from alembic import command
+
+    command.downgrade(alembic_config(database_url), target)

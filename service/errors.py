@@ -1,4 +1,4 @@
-"""Typed domain errors, rendered as RFC 9457 problem+json by `service.http_errors`.
+"""Typed domain errors, rendered as RFC 9457 problem+json by `service.web.problems`.
 
 Services raise these; routers never build error responses by hand. This module stays free of
 the web framework so that services and pure modules can raise them. Each error carries a stable

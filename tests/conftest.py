@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
-from service import migrate
+from service import db as migrate
 from service.app import create_app
 from service.config import Settings
 from tests.helpers import Headers, make_key

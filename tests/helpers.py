@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from service import auth
+from service.web import auth
 
 Headers = Callable[..., dict[str, str]]
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.util.exc import CommandError
 
-from service import migrate
+from service import db as migrate
 from tests.published import SEED_COPY, SHARED_SEED
 
 

@@ -12,12 +12,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from service.admin.schemas import Change, WriteResult
 from service.admin.writer import WriteContext, Writer, stale
-from service.auth import Principal, WriteKey
 from service.db import current_revision, session_scope
-from service.deps import etag_for
 from service.errors import PreconditionFailed, PreconditionRequired
 from service.history import audit
 from service.snapshot import SnapshotStore
+from service.web.auth import Principal, WriteKey
+from service.web.deps import etag_for
 
 ETAG = re.compile(r'^\s*(?:W/)?"rev-(\d+)"\s*$')
 

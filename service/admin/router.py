@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 from service.admin import bulk, revert, service
 from service.admin import schemas as s
 from service.admin.deps import Writes, record_success
-from service.auth import AdminKey, KeyInfo, Scope, create_key, list_keys, revoke_key
 from service.compat.schemas import PairWrite
 from service.config import get_settings
 from service.db import session_scope
@@ -23,9 +22,10 @@ from service.errors import NotFound, UnsupportedMediaType
 from service.history import audit
 from service.history import schemas as hs
 from service.history import service as history
-from service.http_errors import problem_responses
 from service.models import MAX_INT
-from service.routing import DocumentedRoute
+from service.web.auth import AdminKey, KeyInfo, Scope, create_key, list_keys, revoke_key
+from service.web.problems import problem_responses
+from service.web.routing import DocumentedRoute
 
 router = APIRouter(prefix="/v1", tags=["curation"], route_class=DocumentedRoute)
 admin = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=DocumentedRoute)

@@ -7,15 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import Response
 
-from service.auth import reader
 from service.catalog import render, service
 from service.catalog import schemas as s
 from service.config import get_settings
-from service.deps import SnapshotDep
 from service.errors import NotAcceptable
-from service.http_errors import problem_responses
 from service.models import MAX_INT
-from service.routing import DocumentedRoute, send_parts
+from service.web.auth import reader
+from service.web.deps import SnapshotDep
+from service.web.problems import problem_responses
+from service.web.routing import DocumentedRoute, send_parts
 
 router = APIRouter(
     prefix="/v1", tags=["catalog"], route_class=DocumentedRoute, dependencies=[Depends(reader)]

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from service.auth import reader
 from service.compat import schemas as s
 from service.compat import service
-from service.deps import SnapshotDep
-from service.http_errors import problem_responses
-from service.routing import DocumentedRoute, send_parts
+from service.web.auth import reader
+from service.web.deps import SnapshotDep
+from service.web.problems import problem_responses
+from service.web.routing import DocumentedRoute, send_parts
 
 router = APIRouter(
     prefix="/v1",

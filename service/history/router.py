@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from service.auth import reader
 from service.config import get_settings
-from service.deps import SnapshotDep, StoreDep
 from service.history import schemas as s
 from service.history import service
-from service.http_errors import problem_responses
 from service.models import MAX_INT
-from service.routing import DocumentedRoute
+from service.web.auth import reader
+from service.web.deps import SnapshotDep, StoreDep
+from service.web.problems import problem_responses
+from service.web.routing import DocumentedRoute
 
 router = APIRouter(
     prefix="/v1", tags=["history"], route_class=DocumentedRoute, dependencies=[Depends(reader)]

@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from service import auth
 from service.app import create_app
 from service.config import PROJECT_ROOT, Settings
 from service.errors import Unauthorized
+from service.web import auth
 from tests.helpers import make_key
 
 DOC = json.loads((PROJECT_ROOT / "openapi" / "openapi.json").read_text(encoding="utf-8"))

@@ -16,13 +16,16 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from service import routing, snapshot
 from service.catalog import render
 from service.catalog import schemas as s
 from service.catalog import service as catalog
 from service.compat import schemas as compat_schemas
 from service.compat import service as compat
 from service.snapshot import Snapshot, SnapshotStore
+from service.snapshot import cells as snapshot_cells
+from service.snapshot import data as snapshot_data
+from service.snapshot import load as snapshot_load
+from service.web import routing
 from tests.helpers import Headers
 from tests.published import CURRENT
 
@@ -80,7 +83,7 @@ def test_chunked_reads_write_exactly_the_whole(
     # Two scenario rows a chunk, and IN lists of two ids: many chunks, many queries.
     monkeypatch.setattr(catalog, "CHUNK_ROWS", 2)
     monkeypatch.setattr(compat, "EXPORT_CHUNK_ROWS", 2)
-    monkeypatch.setattr(snapshot, "_IN_CHUNK", 2)
+    monkeypatch.setattr(snapshot_cells, "_IN_CHUNK", 2)
     assert bodies(client) == whole
     # Streamed past 100 bytes: same bytes, chunked, without Content-Length.
     monkeypatch.setattr(routing, "STREAM_AFTER_BYTES", 100)
@@ -220,7 +223,7 @@ def test_a_technique_filter_reaches_the_database(client: TestClient) -> None:
     # SQLite has no statistics (the service never runs ANALYZE), so its plan depends on the
     # query, not the data: a chunk of 100 rows' cells in two columns must seek the (scenario,
     # technique) index, not scan both columns through the technique index for every chunk.
-    cells = snapshot._CELLS
+    cells = snapshot_cells._CELLS
     statement = (
         store_of(client)
         .current()
@@ -242,7 +245,7 @@ def test_cells_come_in_display_order_however_they_are_read(
     display = [(sc, t) for sc in snap.scenarios for t in snap.techniques]
     assert whole == [key for key in display if key in set(whole)]
     assert len(whole) == 54
-    monkeypatch.setattr(snapshot, "_IN_CHUNK", 2)  # many IN lists, answered one after another
+    monkeypatch.setattr(snapshot_cells, "_IN_CHUNK", 2)  # many IN lists, answered one after another
     assert list(snap.cells.rows(reversed(list(snap.scenarios)))) == whole
     assert list(snap.cells.select(None, list(snap.techniques))) == whole
     assert list(snap.cells.select(None, ["qlora", "lora"])) == [
@@ -260,7 +263,7 @@ def test_picked_cells_are_exactly_those_asked_for(
     assert len({t for _, t in scattered}) > 1
     asked = [*scattered, ("qa-tasks", "no-such-technique"), ("no-such-scenario", "lora")]
     for chunk in (450, 2, 1):  # one query; many, each holding a few rows
-        monkeypatch.setattr(snapshot, "_IN_CHUNK", chunk)
+        monkeypatch.setattr(snapshot_cells, "_IN_CHUNK", chunk)
         picked = snap.cells.pick(reversed(asked))
         # Not the crossing of the rows and columns touched: only the pairs asked for.
         assert set(picked) == set(scattered)
@@ -273,13 +276,13 @@ def test_a_snapshot_patched_from_the_previous_one_equals_a_full_reload(
 ) -> None:
     store = store_of(client)
     loads: list[int] = []  # revisions whose techniques and scenarios were read in full
-    real_load = snapshot._load_entities
+    real_load = snapshot_load._load_entities
 
     def counting_load(conn: sa.Connection, at: int) -> Any:
         loads.append(at)
         return real_load(conn, at)
 
-    monkeypatch.setattr(snapshot, "_load_entities", counting_load)
+    monkeypatch.setattr(snapshot_load, "_load_entities", counting_load)
 
     def write(method: str, path: str, body: dict[str, Any] | None = None) -> int:
         revision = store.current().revision
@@ -307,8 +310,8 @@ def test_a_snapshot_patched_from_the_previous_one_equals_a_full_reload(
             reloaded.append(path)
         with store.engine.connect() as conn:
             fresh = real_load(conn, revision)
-            pairs = snapshot._load_pairs(conn, revision, fresh[0])
-            full = snapshot.Snapshot(revision, *fresh, cells=current.cells, pairs=pairs)
+            pairs = snapshot_load._load_pairs(conn, revision, fresh[0])
+            full = snapshot_data.Snapshot(revision, *fresh, cells=current.cells, pairs=pairs)
         assert list(current.techniques.items()) == list(fresh[0].items()), path
         assert list(current.scenarios.items()) == list(fresh[1].items()), path
         assert current.technique_lookup == full.technique_lookup

@@ -18,10 +18,10 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.access import AccessLog
 from service.errors import PayloadTooLarge
 from service.history import audit
-from service.metrics import Metrics
+from service.web.access import AccessLog
+from service.web.metrics import Metrics
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READS_BY_POST = frozenset({"check_plan"})  # POSTs that only read: not write attempts

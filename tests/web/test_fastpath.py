@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from service.fastpath import FastReads
+from service.web.fastpath import FastReads
 from tests.conftest import LiveServer
 from tests.helpers import Headers, make_key
 from tests.published import CURRENT
@@ -149,7 +149,7 @@ def test_every_read_without_at_is_prepared_once(client: TestClient) -> None:
 def test_an_answer_too_large_to_keep_passes_through_uncopied(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service import fastpath, routing
+    from service.web import fastpath, routing
 
     layer = fast_layer(client)
     whole = client.get("/v1/matrix?format=csv").content

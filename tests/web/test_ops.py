@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from service import migrate
+from service import db as migrate
 from service.app import create_app
 from service.config import Settings
 from tests.helpers import Headers
@@ -236,7 +236,7 @@ def test_settings_accept_any_case_and_refuse_bad_values_in_one_line(
 
 
 def test_metrics_count_every_observation_queued_or_added_up() -> None:
-    from service.metrics import PENDING_LIMIT, Metrics
+    from service.web.metrics import PENDING_LIMIT, Metrics
 
     metrics = Metrics()
     total = PENDING_LIMIT * 2 + 7  # two full batches added up as they fill, and a partial one

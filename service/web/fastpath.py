@@ -28,10 +28,10 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.access import AccessLog, fixed_fields
 from service.db import current_revision
-from service.metrics import Metrics
-from service.middleware import API_CSP, SECURITY_HEADERS, request_id_or_new
+from service.web.access import AccessLog, fixed_fields
+from service.web.metrics import Metrics
+from service.web.middleware import API_CSP, SECURITY_HEADERS, request_id_or_new
 
 WAL_INDEX_HEADER = 48  # bytes of the first copy of the wal-index header
 AT_PARAMETER = re.compile(rb"(?:^|&)at=")  # time travel: immutable, rare, left to the app

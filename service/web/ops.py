@@ -12,11 +12,11 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from service.db import alembic_config
 from service.errors import ServiceUnavailable
-from service.http_errors import problem_responses
-from service.metrics import Metrics
-from service.migrate import alembic_config
-from service.routing import DocumentedRoute
+from service.web.metrics import Metrics
+from service.web.problems import problem_responses
+from service.web.routing import DocumentedRoute
 
 router = APIRouter(tags=["operations"], route_class=DocumentedRoute)
 

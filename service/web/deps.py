@@ -39,7 +39,7 @@ async def read_snapshot(
 ) -> Snapshot:
     """The snapshot a read answers from; sets `ETag` and `X-Revision`.
 
-    `If-None-Match` is declared here for the OpenAPI document; service.fastpath answers it.
+    `If-None-Match` is declared here for the OpenAPI document; service.web.fastpath answers it.
     """
     if at is None:
         snap = await run_in_threadpool(store.current)
@@ -52,7 +52,7 @@ async def read_snapshot(
                 latest_revision=latest,
             )
         snap = found
-    # A matching If-None-Match becomes a 304 in service.fastpath, once the read succeeded.
+    # A matching If-None-Match becomes a 304 in service.web.fastpath, once the read succeeded.
     response.headers["ETag"] = etag_for(snap.revision)
     response.headers["X-Revision"] = str(snap.revision)
     return snap

@@ -1,0 +1,35 @@
+"""The data as of one revision: techniques, scenarios and pairs in memory, cells by index.
+
+Past revisions never change, so a snapshot of revision N is valid forever; only "which revision
+is current" has to be checked per request. Techniques, scenarios and pairs (thousands at most)
+are loaded once per revision into plain immutable objects. Cells (up to their product, a million
+and more) stay in the database: `CellIndex` reads the cells a request needs, valid at N, through
+indexes, so a read costs what it returns rather than what the catalog holds.
+"""
+
+from service.snapshot.cells import CellIndex
+from service.snapshot.data import (
+    CellData,
+    CellKey,
+    PairData,
+    ScenarioData,
+    Snapshot,
+    TechniqueData,
+    pair_key,
+)
+from service.snapshot.load import PATCH_LIMIT, load_snapshot
+from service.snapshot.store import SnapshotStore
+
+__all__ = [
+    "PATCH_LIMIT",
+    "CellData",
+    "CellIndex",
+    "CellKey",
+    "PairData",
+    "ScenarioData",
+    "Snapshot",
+    "SnapshotStore",
+    "TechniqueData",
+    "load_snapshot",
+    "pair_key",
+]

@@ -1,0 +1,189 @@
+"""Loading a snapshot of one revision from the database, patching an older one when it can."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from service.models import PairVersion, ScenarioVersion, TechniqueVersion, table_of
+from service.snapshot.cells import CellIndex, valid_at
+from service.snapshot.data import PairData, ScenarioData, Snapshot, TechniqueData, pair_key
+
+_TECHNIQUE_VERSIONS = table_of(TechniqueVersion)
+_SCENARIO_VERSIONS = table_of(ScenarioVersion)
+_PAIR_VERSIONS = table_of(PairVersion)
+
+
+def _changed_keys(
+    conn: sa.Connection, table: sa.Table, key: str, after: int, upto: int
+) -> set[int]:
+    """Entities with a version row written or closed by a revision in (after, upto]."""
+    rows = conn.execute(
+        sa.select(table.c[key])
+        .where(
+            sa.or_(
+                table.c.valid_from.between(after + 1, upto),
+                table.c.valid_to.between(after + 1, upto),
+            )
+        )
+        .distinct()
+    )
+    return {int(row[0]) for row in rows}
+
+
+def _technique(row: sa.Row[Any], slug_by_key: Mapping[int, str]) -> TechniqueData:
+    return TechniqueData(
+        key=row.technique_id,
+        id=row.slug,
+        name=row.name,
+        full_name=row.full_name,
+        category=row.category,
+        summary=row.summary,
+        aliases=tuple(row.aliases),
+        paper=row.paper,
+        facts=tuple(row.facts),
+        libraries=tuple(row.libraries),
+        parent=slug_by_key.get(row.parent_id) if row.parent_id is not None else None,
+        sources=tuple(row.sources),
+        since_revision=row.valid_from,
+    )
+
+
+def _scenario(row: sa.Row[Any]) -> ScenarioData:
+    return ScenarioData(
+        key=row.scenario_id,
+        id=row.slug,
+        title=row.title,
+        kind=row.kind,
+        description=row.description,
+        aliases=tuple(row.aliases),
+        sources=tuple(row.sources),
+        since_revision=row.valid_from,
+    )
+
+
+def _load_entities(
+    conn: sa.Connection, at: int
+) -> tuple[dict[str, TechniqueData], dict[str, ScenarioData]]:
+    tv, sv = _TECHNIQUE_VERSIONS, _SCENARIO_VERSIONS
+    t_rows = conn.execute(sa.select(tv).where(valid_at(tv, at)).order_by(tv.c.technique_id)).all()
+    slug_by_key = {r.technique_id: r.slug for r in t_rows}
+    techniques = {r.slug: _technique(r, slug_by_key) for r in t_rows}
+    s_rows = conn.execute(sa.select(sv).where(valid_at(sv, at)).order_by(sv.c.scenario_id)).all()
+    return techniques, {r.slug: _scenario(r) for r in s_rows}
+
+
+PATCH_LIMIT = 256
+"""More techniques and scenarios changed than this since the previous snapshot: reload them all."""
+
+
+def _patched_entities(
+    conn: sa.Connection, previous: Snapshot, at: int
+) -> tuple[dict[str, TechniqueData], dict[str, ScenarioData]] | None:
+    """The previous snapshot's techniques and scenarios with the ones changed since replaced;
+    the very same dicts when none changed; None when a full reload is simpler or needed."""
+    tv, sv = _TECHNIQUE_VERSIONS, _SCENARIO_VERSIONS
+    changed_t = _changed_keys(conn, tv, "technique_id", previous.revision, at)
+    changed_s = _changed_keys(conn, sv, "scenario_id", previous.revision, at)
+    if not changed_t and not changed_s:
+        return previous.techniques, previous.scenarios
+    if len(changed_t) + len(changed_s) > PATCH_LIMIT:
+        return None
+    techniques = previous.techniques
+    if changed_t:
+        rows = {
+            r.technique_id: r
+            for r in conn.execute(
+                sa.select(tv).where(valid_at(tv, at), tv.c.technique_id.in_(changed_t))
+            )
+        }
+        kept = {t.key: t for t in previous.techniques.values() if t.key not in changed_t}
+        # A technique kept as it was names its parent by id: if that parent was renamed or
+        # retired, the kept technique changes too, so reload everything instead.
+        gone = {t.id for t in previous.techniques.values() if t.key in changed_t} - {
+            r.slug for r in rows.values()
+        }
+        if any(t.parent in gone for t in kept.values()):
+            return None
+        slug_by_key = {k: t.id for k, t in kept.items()} | {k: r.slug for k, r in rows.items()}
+        by_key = kept | {k: _technique(r, slug_by_key) for k, r in rows.items()}
+        techniques = {by_key[k].id: by_key[k] for k in sorted(by_key)}
+    scenarios = previous.scenarios
+    if changed_s:
+        s_rows = conn.execute(
+            sa.select(sv).where(valid_at(sv, at), sv.c.scenario_id.in_(changed_s))
+        )
+        s_by_key = {sc.key: sc for sc in previous.scenarios.values() if sc.key not in changed_s}
+        s_by_key |= {r.scenario_id: _scenario(r) for r in s_rows}
+        scenarios = {s_by_key[k].id: s_by_key[k] for k in sorted(s_by_key)}
+    return techniques, scenarios
+
+
+def _load_pairs(
+    conn: sa.Connection, at: int, techniques: Mapping[str, TechniqueData]
+) -> dict[tuple[str, str], PairData]:
+    pv = table_of(PairVersion)
+    slug_by_key = {t.key: t.id for t in techniques.values()}
+    pairs: dict[tuple[str, str], PairData] = {}
+    for r in conn.execute(
+        sa.select(pv).where(valid_at(pv, at)).order_by(pv.c.low_id, pv.c.high_id)
+    ).all():
+        a, b = slug_by_key.get(r.low_id), slug_by_key.get(r.high_id)
+        if a is None or b is None:
+            continue  # a pair with a retired technique is history
+        pairs[pair_key(a, b)] = PairData(
+            a=a,
+            b=b,
+            verdict=r.verdict,
+            note=r.note,
+            caveats=tuple(r.caveats),
+            settings=tuple(r.settings),
+            versions=dict(r.versions),
+            recommended_versions=dict(r.recommended_versions),
+            since=r.since,
+            confidence=r.confidence,
+            sources=tuple(r.sources),
+            since_revision=r.valid_from,
+        )
+    return pairs
+
+
+def load_snapshot(
+    conn: sa.Connection, engine: Engine, revision: int, previous: Snapshot | None = None
+) -> Snapshot:
+    """Read the techniques, scenarios and pairs valid at `revision`; cells stay in the database.
+
+    With `previous` (an older snapshot), only what the revisions since it changed is read: a
+    write that touches cells costs the next read a few indexed probes, one that changes a few
+    techniques or scenarios the reading of those, not of the whole catalog.
+    """
+    reuse = previous if previous is not None and previous.revision < revision else None
+    patched = _patched_entities(conn, reuse, revision) if reuse is not None else None
+    techniques, scenarios = patched or _load_entities(conn, revision)
+    kept = reuse is not None and techniques is reuse.techniques and scenarios is reuse.scenarios
+    if (
+        reuse is not None
+        and techniques is reuse.techniques
+        and not _changed_keys(conn, _PAIR_VERSIONS, "low_id", reuse.revision, revision)
+    ):
+        pairs = reuse.pairs
+    else:
+        pairs = _load_pairs(conn, revision, techniques)
+    shared: dict[str, Any] = {}
+    if kept and reuse is not None:
+        shared = {
+            "technique_lookup": reuse.technique_lookup,
+            "scenario_lookup": reuse.scenario_lookup,
+            "entity_cache": reuse.entity_cache,
+        }
+    return Snapshot(
+        revision=revision,
+        techniques=techniques,
+        scenarios=scenarios,
+        cells=CellIndex(engine, revision, techniques, scenarios),
+        pairs=pairs,
+        **shared,
+    )
