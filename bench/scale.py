@@ -169,6 +169,7 @@ def create_entities(database_url: str, techniques: int, scenarios: int) -> int:
     from service.config import Settings
     from service.db import create_db_engine, session_scope
     from service.snapshot import SnapshotStore
+    from service.vocabulary import Category, ScenarioKind
 
     engine = create_db_engine(Settings(database_url=database_url))
     try:
@@ -179,12 +180,12 @@ def create_entities(database_url: str, techniques: int, scenarios: int) -> int:
             writer.open()
             for i in range(1, techniques + 1):
                 body = s.TechniqueCreate(
-                    id=technique_id(i), name=f"Bench technique {i}", category=s.Category.other
+                    id=technique_id(i), name=f"Bench technique {i}", category=Category.other
                 )
                 admin.create_technique(writer, body)
             for i in range(1, scenarios + 1):
                 body_s = s.ScenarioCreate(
-                    id=scenario_id(i), title=f"Bench scenario {i}", kind=s.ScenarioKind.task
+                    id=scenario_id(i), title=f"Bench scenario {i}", kind=ScenarioKind.task
                 )
                 admin.create_scenario(writer, body_s)
             created = writer.finish()

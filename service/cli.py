@@ -60,25 +60,25 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
+    from service import keys
     from service.config import Settings
     from service.db import create_db_engine, session_scope
     from service.errors import ProblemError
-    from service.web import auth
 
     engine = create_db_engine(Settings(database_url=get_settings().database_url))
     try:
         with session_scope(engine, write=args.keys_command != "list") as session:
             conn = session.connection()
             if args.keys_command == "generate":
-                print(auth.generate_key())
+                print(keys.generate_key())
             elif args.keys_command == "create":
                 # The secret alone on stdout, so that KEY=$(ftmatrix keys create ...) works.
-                print(auth.create_key(conn, args.name, args.scope, args.expires))
+                print(keys.create_key(conn, args.name, args.scope, args.expires))
             elif args.keys_command == "revoke":
-                info = auth.revoke_key(conn, args.name)
+                info = keys.revoke_key(conn, args.name)
                 print(f"revoked {info.name} ({info.scope})", file=sys.stderr)
             else:
-                for key in auth.list_keys(conn):
+                for key in keys.list_keys(conn):
                     state = "revoked" if key.revoked_at else "active"
                     expires = key.expires_at.isoformat() if key.expires_at else "never"
                     print(f"{key.name}\t{key.scope}\t{state}\texpires={expires}\tid={key.key_id}")
@@ -203,10 +203,10 @@ def _check(args: argparse.Namespace) -> int:
 def _bootstrap(args: argparse.Namespace) -> int:
     """Migrate, then install the admin key given in FTM_ADMIN_KEY (containers run this)."""
     from service import db as migrate
+    from service import keys
     from service.config import Settings
     from service.db import create_db_engine, session_scope
     from service.errors import ProblemError
-    from service.web import auth
 
     url = get_settings().database_url
     migrate.upgrade(url)
@@ -218,7 +218,7 @@ def _bootstrap(args: argparse.Namespace) -> int:
     engine = create_db_engine(Settings(database_url=url))
     try:
         with session_scope(engine, write=True) as session:
-            added = auth.install_key(session.connection(), name, "admin", key)
+            added = keys.install_key(session.connection(), name, "admin", key)
     except ProblemError as exc:
         print(f"ftmatrix: {exc.detail}", file=sys.stderr)
         return EXIT_USAGE

@@ -30,17 +30,6 @@ JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 # Revision numbers, ids and offsets are 32-bit integers in the database (INTEGER on both).
 MAX_INT = 2**31 - 1
 
-SUPPORT_LEVELS = ("yes", "no", "partial", "unknown")
-SCENARIO_KINDS = ("task", "goal")
-TECHNIQUE_CATEGORIES = (
-    "adapter",
-    "quantized-adapter",
-    "library",
-    "distributed-training-framework",
-    "sharding",
-    "other",
-)
-
 
 def _json(nullable: bool = False) -> Any:
     return Field(default=None, sa_type=JSONType, nullable=nullable)

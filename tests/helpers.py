@@ -8,16 +8,17 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from service.web import auth
+from service import keys
+from service.vocabulary import Scope
 
 Headers = Callable[..., dict[str, str]]
 
 
-def make_key(database_url: str, name: str, scope: auth.Scope, days: int | None = None) -> str:
+def make_key(database_url: str, name: str, scope: Scope, days: int | None = None) -> str:
     engine = sa.create_engine(database_url)
     try:
         with engine.begin() as conn:
-            return auth.create_key(conn, name, scope, days)
+            return keys.create_key(conn, name, scope, days)
     finally:
         engine.dispose()
 

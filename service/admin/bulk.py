@@ -21,7 +21,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-SUPPORT_LEVELS = ("yes", "no", "partial", "unknown")
+from service.vocabulary import SUPPORT_LEVELS
+
 CSV_COLUMNS = ("scenario", "technique", "support", "note", "sources")
 REQUIRED = ("scenario", "technique", "support")
 CELL_KEYS = CSV_COLUMNS

@@ -15,8 +15,9 @@ from service.admin.writer import WriteContext, Writer, stale
 from service.db import current_revision, session_scope
 from service.errors import PreconditionFailed, PreconditionRequired
 from service.history import audit
+from service.keys import Principal
 from service.snapshot import SnapshotStore
-from service.web.auth import Principal, WriteKey
+from service.web.auth import WriteKey
 from service.web.deps import etag_for
 
 ETAG = re.compile(r'^\s*(?:W/)?"rev-(\d+)"\s*$')

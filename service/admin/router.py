@@ -22,8 +22,10 @@ from service.errors import NotFound, UnsupportedMediaType
 from service.history import audit
 from service.history import schemas as hs
 from service.history import service as history
+from service.keys import KeyInfo, create_key, list_keys, revoke_key
 from service.models import MAX_INT
-from service.web.auth import AdminKey, KeyInfo, Scope, create_key, list_keys, revoke_key
+from service.vocabulary import Scope
+from service.web.auth import AdminKey
 from service.web.problems import problem_responses
 from service.web.routing import DocumentedRoute
 

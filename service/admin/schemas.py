@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from service.catalog.schemas import Fact, Library, Paper, Support
+from service.catalog.schemas import Fact, Library, Paper
+from service.vocabulary import Category, ScenarioKind, Support
 
 Slug = Annotated[
     str,
@@ -19,20 +19,6 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip
 LongText = Annotated[str, StringConstraints(max_length=4000)]
 Source = Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True)]
 Alias = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-
-
-class Category(StrEnum):
-    adapter = "adapter"
-    quantized_adapter = "quantized-adapter"
-    library = "library"
-    distributed_training_framework = "distributed-training-framework"
-    sharding = "sharding"
-    other = "other"
-
-
-class ScenarioKind(StrEnum):
-    task = "task"
-    goal = "goal"
 
 
 class Strict(BaseModel):

@@ -12,6 +12,7 @@ from service.catalog import schemas as s
 from service.config import get_settings
 from service.errors import NotAcceptable
 from service.models import MAX_INT
+from service.vocabulary import Support
 from service.web.auth import reader
 from service.web.deps import SnapshotDep
 from service.web.problems import problem_responses
@@ -24,7 +25,7 @@ router = APIRouter(
 TechniqueId = Annotated[str, Path(description="Technique id or alias (case-insensitive).")]
 ScenarioId = Annotated[str, Path(description="Scenario id, alias or exact title.")]
 SupportFilter = Annotated[
-    list[s.Support], Query(description="Keep only cells with these support levels (repeatable).")
+    list[Support], Query(description="Keep only cells with these support levels (repeatable).")
 ]
 Limit = Annotated[int, Query(ge=1, le=get_settings().max_page_size, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, le=MAX_INT, description="Items to skip.")]

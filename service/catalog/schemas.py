@@ -6,14 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class Support(StrEnum):
-    """How well a technique suits a scenario."""
-
-    yes = "yes"
-    no = "no"
-    partial = "partial"
-    unknown = "unknown"
+from service.vocabulary import Support
 
 
 class MatrixFormat(StrEnum):

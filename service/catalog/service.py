@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from service.catalog import schemas as s
 from service.errors import InvalidInput, unknown_id
 from service.snapshot import CellData, ScenarioData, Snapshot, TechniqueData
+from service.vocabulary import Support
 
 _T = TypeVar("_T")
 _Item = TypeVar("_Item", ScenarioData, TechniqueData)
@@ -199,7 +200,7 @@ def matrix(
     snap: Snapshot,
     scenario_ids: Sequence[str] = (),
     technique_ids: Sequence[str] = (),
-    support: Sequence[s.Support] = (),
+    support: Sequence[Support] = (),
 ) -> MatrixView:
     """Rows, columns and cells of the matrix, filtered; missing cells count as `unknown`.
 
@@ -247,7 +248,7 @@ def matrix_read(view: MatrixView) -> s.Matrix:
 
 
 def scenario_row(
-    snap: Snapshot, scenario_id: str, support: Sequence[s.Support] = ()
+    snap: Snapshot, scenario_id: str, support: Sequence[Support] = ()
 ) -> s.ScenarioTechniques:
     """One scenario's row: every technique's verdict for it."""
     sc = scenario(snap, scenario_id)
@@ -267,7 +268,7 @@ def scenario_row(
 
 
 def technique_column(
-    snap: Snapshot, technique_id: str, support: Sequence[s.Support] = ()
+    snap: Snapshot, technique_id: str, support: Sequence[Support] = ()
 ) -> s.TechniqueScenarios:
     """One technique's column: its verdict for every scenario."""
     t = technique(snap, technique_id)
@@ -315,7 +316,7 @@ def recommend(snap: Snapshot, scenario_ids: Sequence[str]) -> s.Recommendations:
             _scenario_verdict(refs[sc.id], rows.get((sc.id, t.id)) or unset_cell(sc.id, t.id))
             for sc in scenarios
         ]
-        failing = [v for v in verdicts if v.support not in (s.Support.yes, s.Support.partial)]
+        failing = [v for v in verdicts if v.support not in (Support.yes, Support.partial)]
         if failing:
             excluded.append(s.Excluded(technique=technique_ref(t), failing=failing))
             continue

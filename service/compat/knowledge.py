@@ -21,13 +21,9 @@ from types import MappingProxyType
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
-VERDICTS = ("compatible", "caveats", "incompatible", "not_applicable", "unknown")
-SUPPORTS = ("yes", "no", "partial", "unknown")
-CONFIDENCES = ("high", "medium", "low")
+from service.vocabulary import CONFIDENCES, VERDICT_ORDER, VERDICTS
+from service.vocabulary import SUPPORT_LEVELS as SUPPORTS
 
-# Worst first. A known break outranks ignorance, and ignorance outranks known caveats, because
-# an unverified combination may hide anything a caveat would have named.
-VERDICT_ORDER = ("incompatible", "unknown", "caveats", "compatible", "not_applicable")
 _VERDICT_RANK = {verdict: rank for rank, verdict in enumerate(VERDICT_ORDER)}
 _CONFIDENCE_RANK = {confidence: rank for rank, confidence in enumerate(CONFIDENCES)}
 _INHERITED_POSITIVE_CAP = "medium"

@@ -47,10 +47,6 @@ from service.compat.findings import (
     Severity,
 )
 from service.compat.knowledge import (
-    CONFIDENCES,
-    SUPPORTS,
-    VERDICT_ORDER,
-    VERDICTS,
     CellFact,
     Knowledge,
     PairFact,
@@ -63,6 +59,8 @@ from service.compat.knowledge import (
 )
 from service.compat.versions import BadVersion, Pin, parse_pins, satisfies, upgrade_fix
 from service.detect.plan import Location, Plan, PlannedTechnique
+from service.vocabulary import CONFIDENCES, VERDICT_ORDER, VERDICTS
+from service.vocabulary import SUPPORT_LEVELS as SUPPORTS
 
 __all__ = [
     "CONFIDENCES",

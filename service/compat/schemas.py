@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from service.vocabulary import Confidence, Verdict
+
 Text = Annotated[str, StringConstraints(max_length=4000)]
 Source = Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True)]
 Specifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-
-
-class Verdict(StrEnum):
-    compatible = "compatible"
-    caveats = "caveats"
-    incompatible = "incompatible"
-    not_applicable = "not_applicable"
-    unknown = "unknown"
-
-
-class Confidence(StrEnum):
-    high = "high"
-    medium = "medium"
-    low = "low"
 
 
 class Wire(BaseModel):

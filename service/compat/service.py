@@ -17,6 +17,7 @@ from service.compat.knowledge import CellFact, Knowledge
 from service.detect.plan import Location, Plan, PlannedLibrary, PlannedTechnique
 from service.errors import InvalidInput, unknown_id
 from service.snapshot import CellData, PairData, Snapshot
+from service.vocabulary import Confidence, Verdict
 
 
 def _document(snap: Snapshot, cells: Iterable[CellData]) -> dict[str, Any]:
@@ -130,8 +131,8 @@ def judgement(verdict: rules.PairVerdict) -> s.PairJudgement:
     return s.PairJudgement(
         a=verdict.a,
         b=verdict.b,
-        verdict=s.Verdict(verdict.verdict),
-        confidence=s.Confidence(verdict.confidence) if verdict.confidence else None,
+        verdict=Verdict(verdict.verdict),
+        confidence=Confidence(verdict.confidence) if verdict.confidence else None,
         note=verdict.note,
         inherited_from=list(verdict.inherited_from) if verdict.inherited_from else None,
         caveats=list(verdict.caveats),
@@ -156,7 +157,7 @@ def compatibility(snap: Snapshot, values: Sequence[str]) -> s.Compatibility:
     return s.Compatibility(
         revision=snap.revision,
         techniques=ids,
-        overall=s.Verdict(rules.overall_verdict(v.verdict for v in verdicts)),
+        overall=Verdict(rules.overall_verdict(v.verdict for v in verdicts)),
         pairs=[judgement(v) for v in verdicts],
     )
 

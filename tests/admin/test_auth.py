@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from service import keys
 from service.app import create_app
 from service.config import PROJECT_ROOT, Settings
 from service.errors import Unauthorized
-from service.web import auth
 from tests.helpers import make_key
 
 DOC = json.loads((PROJECT_ROOT / "openapi" / "openapi.json").read_text(encoding="utf-8"))
@@ -104,10 +104,10 @@ def test_expired_and_revoked_keys_are_401(client: TestClient, database_url: str)
     key = make_key(database_url, "temp", "write", days=1)
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:
-        auth.authenticate(conn, key)  # valid now
+        keys.authenticate(conn, key)  # valid now
         later = datetime.now(UTC) + timedelta(days=2)
         with pytest.raises(Unauthorized, match="expired"):
-            auth.authenticate(conn, key, now=later)
+            keys.authenticate(conn, key, now=later)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE api_key SET expires_at = '2000-01-01 00:00:00'"))
     headers = {"Authorization": f"Bearer {key}", "X-Change-Reason": "x", "If-Match": '"rev-2"'}
@@ -117,7 +117,7 @@ def test_expired_and_revoked_keys_are_401(client: TestClient, database_url: str)
 
     other = make_key(database_url, "leaver", "write")
     with engine.begin() as conn:
-        auth.revoke_key(conn, "leaver")
+        keys.revoke_key(conn, "leaver")
     headers["Authorization"] = f"Bearer {other}"
     response = client.put("/v1/matrix/qa-tasks/lora", json={"support": "no"}, headers=headers)
     assert response.status_code == 401
@@ -136,7 +136,7 @@ def test_keys_are_stored_only_as_hashes(database_url: str) -> None:
     secret = key.split("_", 2)[2]  # ftm_<public id>_<secret>; the secret itself may hold "_"
     assert len(secret) >= 40
     assert secret not in dumped
-    assert auth.hash_key(key) in dumped
+    assert keys.hash_key(key) in dumped
 
 
 def test_reads_need_a_key_when_required(database_url: str, read_key: str) -> None:
@@ -201,7 +201,7 @@ def test_cli_prints_the_secret_alone_and_never_again(tmp_path: Path, database_ur
     assert created.stdout == secret + "\n"
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:
-        assert auth.authenticate(conn, secret).name == "ci"
+        assert keys.authenticate(conn, secret).name == "ci"
     listed = ftmatrix("keys", "list")
     assert "ci\twrite\tactive" in listed.stdout
     assert secret not in listed.stdout
@@ -209,7 +209,7 @@ def test_cli_prints_the_secret_alone_and_never_again(tmp_path: Path, database_ur
     assert ftmatrix("keys", "revoke", "ci").returncode == 0
     assert "ci\twrite\trevoked" in ftmatrix("keys", "list").stdout
     with engine.connect() as conn, pytest.raises(Unauthorized):
-        auth.authenticate(conn, secret)
+        keys.authenticate(conn, secret)
     engine.dispose()
 
 
@@ -226,20 +226,20 @@ def test_bootstrap_installs_the_admin_key_from_the_environment(
             check=False,
         )
 
-    key = auth.generate_key()
-    assert auth.KEY_FORMAT.match(key)
+    key = keys.generate_key()
+    assert keys.KEY_FORMAT.match(key)
     first = bootstrap(FTM_ADMIN_KEY=key, FTM_ADMIN_KEY_NAME="ops")
     assert first.returncode == 0, first.stderr
     assert "installed" in first.stderr
     assert key not in first.stderr + first.stdout
     again = bootstrap(FTM_ADMIN_KEY=key, FTM_ADMIN_KEY_NAME="ops")
     assert (again.returncode, "already present" in again.stderr) == (0, True)
-    other = bootstrap(FTM_ADMIN_KEY=auth.generate_key(), FTM_ADMIN_KEY_NAME="ops")
+    other = bootstrap(FTM_ADMIN_KEY=keys.generate_key(), FTM_ADMIN_KEY_NAME="ops")
     assert other.returncode == 2
     assert bootstrap(FTM_ADMIN_KEY="hunter2").returncode == 2
     assert bootstrap().returncode == 0
     engine = sa.create_engine(empty_database_url)
     with engine.connect() as conn:
-        principal = auth.authenticate(conn, key)
+        principal = keys.authenticate(conn, key)
     engine.dispose()
     assert (principal.name, principal.scope) == ("ops", "admin")

@@ -12,7 +12,6 @@ from service.admin.bulk import (
     CELL_KEYS,
     CSV_COLUMNS,
     MEDIA_TYPES,
-    SUPPORT_LEVELS,
     BulkParseError,
     CellEdit,
     RowError,
@@ -22,6 +21,7 @@ from service.admin.bulk import (
     parse_json,
     parse_markdown,
 )
+from service.vocabulary import SUPPORT_LEVELS
 from tests.published import SEED_COPY, table_markdown, table_rows
 
 COOKBOOK = """\

@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from service.catalog import render
-from service.catalog import schemas as s
 from service.catalog import service as catalog
 from service.compat import schemas as compat_schemas
 from service.compat import service as compat
@@ -25,6 +24,7 @@ from service.snapshot import Snapshot, SnapshotStore
 from service.snapshot import cells as snapshot_cells
 from service.snapshot import data as snapshot_data
 from service.snapshot import load as snapshot_load
+from service.vocabulary import Support
 from service.web import routing
 from tests.helpers import Headers
 from tests.published import CURRENT
@@ -98,7 +98,7 @@ def test_streamed_json_is_what_pydantic_writes(client: TestClient) -> None:
     snap = store_of(client).current()
     for view in (
         catalog.matrix(snap),
-        catalog.matrix(snap, support=[s.Support.partial]),
+        catalog.matrix(snap, support=[Support.partial]),
         catalog.matrix(snap, ["qa-tasks"], ["lora", "dora"]),
     ):
         joined = b"".join(render.matrix_json_parts(view))
