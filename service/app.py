@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,13 @@ from service.compat.router import router as compat_router
 from service.config import Settings, get_settings
 from service.db import create_db_engine
 from service.errors import Problem
+from service.history import audit
 from service.history.router import router as history_router
 from service.snapshot import SnapshotStore
 from service.web.access import AccessLog
 from service.web.fastpath import FastReads
 from service.web.metrics import Metrics
-from service.web.middleware import RequestContext
+from service.web.middleware import AttemptFields, RequestContext
 from service.web.ops import router as ops_router
 from service.web.problems import install_error_handlers
 
@@ -132,9 +134,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     install_error_handlers(app)
     access = app.state.access = AccessLog()
+
+    def record_attempt(attempt: AttemptFields) -> None:
+        with app.state.engine.begin() as conn:
+            audit.record(conn, audit.Attempt(**asdict(attempt)))
+
     app.add_middleware(
         RequestContext,
-        engine=lambda: app.state.engine,
+        record=record_attempt,
         metrics=app.state.metrics,
         max_body_bytes=settings.max_body_bytes,
         access=access,

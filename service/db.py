@@ -82,10 +82,20 @@ def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
             raise
 
 
+NEWEST_REVISION_SQL = "SELECT max(number) FROM revision"
+"""The one question "which revision is newest" (the fast path asks it through raw sqlite3)."""
+
+
 def current_revision(conn: sa.Connection) -> int:
     """The newest revision number (0 on an empty database)."""
-    value = conn.execute(sa.text("SELECT max(number) FROM revision")).scalar()
+    value = conn.execute(sa.text(NEWEST_REVISION_SQL)).scalar()
     return int(value or 0)
+
+
+def schema_version(conn: sa.Connection) -> str | None:
+    """The Alembic revision the database schema is at (None when unmigrated)."""
+    value = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    return str(value) if value is not None else None
 
 
 def alembic_config(database_url: str) -> Config:

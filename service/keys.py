@@ -76,6 +76,14 @@ def create_key(
     return key
 
 
+def create_key_info(
+    conn: sa.Connection, name: str, scope: Scope, expires_in_days: int | None = None
+) -> tuple[KeyInfo, str]:
+    """`create_key`, and the stored key's description (what the admin API answers)."""
+    secret = create_key(conn, name, scope, expires_in_days)
+    return next(k for k in list_keys(conn) if k.name == name), secret
+
+
 KEY_FORMAT = re.compile(rf"^{KEY_PREFIX}_([0-9a-f]{{12}})_([A-Za-z0-9_-]{{32,}})$")
 
 

@@ -1,24 +1,29 @@
-"""What every write route needs: the key, the reason, If-Match, dry run, one transaction."""
+"""What every write route needs: the key, the reason, If-Match, dry run, one transaction; and
+what the admin routes need: an admin key, and a transaction whose audit row commits with it."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Query, Request, Response
 from sqlalchemy.engine import Connection, Engine
 
-from service.admin.schemas import Change, WriteResult
+from service.admin.schemas import WriteResult
 from service.admin.writer import WriteContext, Writer, stale
 from service.db import current_revision, session_scope
 from service.errors import PreconditionFailed, PreconditionRequired
 from service.history import audit
+from service.history.schemas import Change
 from service.keys import Principal
 from service.snapshot import SnapshotStore
-from service.web.auth import WriteKey
-from service.web.deps import etag_for
+from service.web.auth import AdminKey, WriteKey
+from service.web.context import request_state
+from service.web.deps import EngineDep, StoreDep, etag_for
+
+T = TypeVar("T")
 
 ETAG = re.compile(r'^\s*(?:W/)?"rev-(\d+)"\s*$')
 
@@ -29,6 +34,8 @@ class WriteRunner:
 
     request: Request
     response: Response
+    engine: Engine
+    store: SnapshotStore
     principal: Principal
     reason: str
     if_match: str | None
@@ -50,9 +57,8 @@ class WriteRunner:
 
     def run(self, apply: Callable[[Writer], None]) -> WriteResult:
         """Apply `apply` through a Writer as one revision, or roll back for a dry run."""
-        state = self.request.state
-        engine: Engine = self.request.app.state.engine
-        store: SnapshotStore = self.request.app.state.store
+        state = request_state(self.request)
+        engine, store = self.engine, self.store
         based_on = self.based_on()
         ctx = WriteContext(author=self.principal.name, reason=self.reason, based_on=based_on)
         state.dry_run = self.dry_run
@@ -105,7 +111,7 @@ def record_success(
             action=getattr(route, "name", None) or f"{request.method} {request.url.path}",
             target=request.url.path,
             status=getattr(route, "status_code", None) or 200,
-            request_id=str(getattr(request.state, "request_id", "")),
+            request_id=request_state(request).request_id,
             client=request.client.host if request.client else None,
             revision=revision,
             detail=detail,
@@ -116,6 +122,8 @@ def record_success(
 def write_runner(
     request: Request,
     response: Response,
+    engine: EngineDep,
+    store: StoreDep,
     principal: WriteKey,
     x_change_reason: Annotated[
         str,
@@ -133,7 +141,40 @@ def write_runner(
         bool, Query(description="Return the diff the write would make, and write nothing.")
     ] = False,
 ) -> WriteRunner:
-    return WriteRunner(request, response, principal, x_change_reason.strip(), if_match, dry_run)
+    return WriteRunner(
+        request, response, engine, store, principal, x_change_reason.strip(), if_match, dry_run
+    )
 
 
 Writes = Annotated[WriteRunner, Depends(write_runner)]
+
+
+@dataclass(frozen=True, slots=True)
+class AdminRunner:
+    """Runs an admin operation (keys, the audit log) with an admin key: reads on a connection,
+    changes in one transaction together with their audit row."""
+
+    request: Request
+    engine: Engine
+    principal: Principal
+
+    def read(self, query: Callable[[Connection], T]) -> T:
+        """`query(conn)` on a connection of its own."""
+        with self.engine.connect() as conn:
+            return query(conn)
+
+    def change(self, apply: Callable[[Connection], T], detail: Callable[[T], str]) -> T:
+        """`apply(conn)` and its audit row (`detail(result)`), committed together."""
+        with session_scope(self.engine, write=True) as session:
+            conn = session.connection()
+            result = apply(conn)
+            record_success(self.request, conn, self.principal, detail(result))
+        request_state(self.request).audited = True
+        return result
+
+
+def admin_runner(request: Request, engine: EngineDep, principal: AdminKey) -> AdminRunner:
+    return AdminRunner(request, engine, principal)
+
+
+AdminOps = Annotated[AdminRunner, Depends(admin_runner)]

@@ -17,7 +17,8 @@ from service.admin.writer import (
     scenario_fields,
     technique_fields,
 )
-from service.errors import Conflict
+from service.errors import Conflict, NotFound
+from service.history import service as history
 from service.snapshot import CellData, CellKey, pair_key
 
 CellRow = tuple[int, int, dict[str, Any] | None]
@@ -140,3 +141,11 @@ def _undo(
         }
         put(_key(w, kind, current_id, number), before.get("id", current_id), fields, replace=True)
         w.record("update", kind, current_id, after, before)
+
+
+def revert_revision(w: Writer, number: int) -> None:
+    """Undo revision `number` in the revision `w` writes; 404 when it does not exist."""
+    diff = history.revision_diff(w.conn, number)
+    if diff is None:
+        raise NotFound(f"Revision {number} does not exist.", latest_revision=w.snap.revision)
+    revert(w, number, diff)

@@ -14,18 +14,15 @@ from starlette.concurrency import run_in_threadpool
 
 from service.admin import bulk, revert, service
 from service.admin import schemas as s
-from service.admin.deps import Writes, record_success
+from service.admin.deps import AdminOps, Writes
 from service.compat.schemas import PairWrite
-from service.config import get_settings
-from service.db import session_scope
-from service.errors import NotFound, UnsupportedMediaType
+from service.errors import UnsupportedMediaType
 from service.history import audit
 from service.history import schemas as hs
-from service.history import service as history
-from service.keys import KeyInfo, create_key, list_keys, revoke_key
+from service.keys import KeyInfo, create_key_info, list_keys, revoke_key
 from service.models import MAX_INT
 from service.vocabulary import Scope
-from service.web.auth import AdminKey
+from service.web.deps import Limit, Offset
 from service.web.problems import problem_responses
 from service.web.routing import DocumentedRoute
 
@@ -154,14 +151,7 @@ def revert_revision(
     number: Annotated[int, Path(ge=1, le=MAX_INT, description="The revision to undo.")],
 ) -> s.WriteResult:
     """Make a new revision that undoes revision `number`."""
-
-    def apply(w: Any) -> None:
-        diff = history.revision_diff(w.conn, number)
-        if diff is None:
-            raise NotFound(f"Revision {number} does not exist.", latest_revision=w.snap.revision)
-        revert.revert(w, number, diff)
-
-    return writes.run(apply)
+    return writes.run(lambda w: revert.revert_revision(w, number))
 
 
 def _key_read(info: KeyInfo) -> s.KeyRead:
@@ -181,43 +171,36 @@ def _key_read(info: KeyInfo) -> s.KeyRead:
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(401, 403, 409, 422),
 )
-def create_api_key(request: Request, principal: AdminKey, body: s.KeyCreate) -> s.KeyCreated:
+def create_api_key(ops: AdminOps, body: s.KeyCreate) -> s.KeyCreated:
     """Create an API key; the secret is in this response only."""
-    engine = request.app.state.engine
-    with session_scope(engine, write=True) as session:
-        conn = session.connection()
-        scope = cast(Scope, body.scope)
-        secret = create_key(conn, body.name, scope, body.expires_in_days)
-        info = next(k for k in list_keys(conn) if k.name == body.name)
-        record_success(request, conn, principal, f"created key {body.name!r} ({body.scope})")
-    request.state.audited = True
+    scope = cast(Scope, body.scope)
+    info, secret = ops.change(
+        lambda conn: create_key_info(conn, body.name, scope, body.expires_in_days),
+        lambda _: f"created key {body.name!r} ({body.scope})",
+    )
     return s.KeyCreated(**_key_read(info).model_dump(), key=secret)
 
 
 @admin.get("/keys", response_model=s.KeyList, responses=problem_responses(401, 403, 422))
-def list_api_keys(request: Request, principal: AdminKey) -> s.KeyList:
+def list_api_keys(ops: AdminOps) -> s.KeyList:
     """List API keys (never their secrets)."""
-    with request.app.state.engine.connect() as conn:
-        return s.KeyList(items=[_key_read(k) for k in list_keys(conn)])
+    return s.KeyList(items=[_key_read(k) for k in ops.read(list_keys)])
 
 
 @admin.delete(
     "/keys/{name}", response_model=s.KeyRead, responses=problem_responses(401, 403, 404, 422)
 )
-def revoke_api_key(request: Request, principal: AdminKey, name: str) -> s.KeyRead:
+def revoke_api_key(ops: AdminOps, name: str) -> s.KeyRead:
     """Revoke an API key; it stops working at once."""
-    with session_scope(request.app.state.engine, write=True) as session:
-        conn = session.connection()
-        info = revoke_key(conn, name)
-        record_success(request, conn, principal, f"revoked key {name!r}")
-    request.state.audited = True
-    return _key_read(info)
+    return _key_read(
+        ops.change(lambda conn: revoke_key(conn, name), lambda _: f"revoked key {name!r}")
+    )
 
 
 @admin.get("/audit", response_model=hs.AuditList, responses=problem_responses(401, 403, 422))
 def list_audit(
-    request: Request,
-    principal: AdminKey,
+    ops: AdminOps,
+    limit: Limit,
     key: Annotated[str | None, Query(description="Only attempts by this key name.")] = None,
     action: Annotated[
         str | None, Query(description="Only this operation, e.g. `set_cell`.")
@@ -228,10 +211,8 @@ def list_audit(
     status_code: Annotated[int | None, Query(alias="status", ge=100, le=599)] = None,
     since: Annotated[datetime | None, Query(description="From this time (ISO 8601).")] = None,
     until: Annotated[datetime | None, Query(description="Before this time (ISO 8601).")] = None,
-    limit: Annotated[int, Query(ge=1, le=get_settings().max_page_size)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+    offset: Offset = 0,
 ) -> hs.AuditList:
     """List write attempts, accepted and refused, newest first."""
     where = audit.AuditFilter(key, action, outcome, status_code, since, until)
-    with request.app.state.engine.connect() as conn:
-        return audit.list_entries(conn, where, limit, offset)
+    return ops.read(lambda conn: audit.list_entries(conn, where, limit, offset))

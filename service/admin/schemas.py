@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from service.catalog.schemas import Fact, Library, Paper
+from service.history.schemas import Change
 from service.vocabulary import Category, ScenarioKind, Support
+from service.wire import Input, Output
 
 Slug = Annotated[
     str,
@@ -21,11 +23,7 @@ Source = Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_w
 Alias = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TechniqueCreate(Strict):
+class TechniqueCreate(Input):
     """A new technique. `id` can never be reused, even after the technique is retired."""
 
     id: Slug
@@ -43,7 +41,7 @@ class TechniqueCreate(Strict):
     sources: list[Source] = Field(default_factory=list, max_length=50)
 
 
-class TechniqueUpdate(Strict):
+class TechniqueUpdate(Input):
     """Fields to change; those left out keep their value. A new `id` renames the technique and
     keeps the old id as an alias."""
 
@@ -60,7 +58,7 @@ class TechniqueUpdate(Strict):
     sources: list[Source] | None = Field(default=None, max_length=50)
 
 
-class ScenarioCreate(Strict):
+class ScenarioCreate(Input):
     """A new scenario. `id` can never be reused, even after the scenario is retired."""
 
     id: Slug
@@ -71,7 +69,7 @@ class ScenarioCreate(Strict):
     sources: list[Source] = Field(default_factory=list, max_length=50)
 
 
-class ScenarioUpdate(Strict):
+class ScenarioUpdate(Input):
     """Fields to change; a new `id` renames the scenario and keeps the old id as an alias."""
 
     id: Slug | None = None
@@ -85,7 +83,7 @@ class ScenarioUpdate(Strict):
     sources: list[Source] | None = Field(default=None, max_length=50)
 
 
-class CellWrite(Strict):
+class CellWrite(Input):
     """The whole content of one cell."""
 
     support: Support
@@ -93,22 +91,8 @@ class CellWrite(Strict):
     sources: list[Source] = Field(default_factory=list, max_length=50)
 
 
-class Change(BaseModel):
-    """One thing a revision changed: a created, updated or retired technique, scenario or cell."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    op: str = Field(description="`create`, `update` or `retire`.")
-    kind: str = Field(description="`technique`, `scenario`, `cell` or `pair`.")
-    id: str = Field(description="Its id; `scenario/technique` for a cell.")
-    before: dict[str, Any] | None = Field(description="Changed fields before (null if created).")
-    after: dict[str, Any] | None = Field(description="Changed fields after (null if retired).")
-
-
-class WriteResult(BaseModel):
+class WriteResult(Output):
     """What a write did, or with `dry_run`, what it would do."""
-
-    model_config = ConfigDict(extra="forbid")
 
     revision: int = Field(description="The revision now current (unchanged by a dry run).")
     created_revision: int | None = Field(
@@ -118,7 +102,7 @@ class WriteResult(BaseModel):
     changes: list[Change]
 
 
-class KeyCreate(Strict):
+class KeyCreate(Input):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")] = Field(
         description="Who holds the key; recorded as the author of its writes."
     )
@@ -128,7 +112,7 @@ class KeyCreate(Strict):
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 
 
-class KeyRead(BaseModel):
+class KeyRead(Output):
     name: str
     key_id: str = Field(description="The public part of the key (not a secret).")
     scope: str
@@ -141,11 +125,11 @@ class KeyCreated(KeyRead):
     key: str = Field(description="The secret. Shown this once; only its hash is stored.")
 
 
-class KeyList(BaseModel):
+class KeyList(Output):
     items: list[KeyRead]
 
 
-class CellPatch(Strict):
+class CellPatch(Input):
     """One cell of a bulk edit; omitted `note`/`sources` keep their current value."""
 
     scenario: str = Field(description="Scenario id, alias or title.")
@@ -155,7 +139,7 @@ class CellPatch(Strict):
     sources: list[Source] | None = None
 
 
-class MatrixPatch(Strict):
+class MatrixPatch(Input):
     """The JSON form of `PATCH /v1/matrix`."""
 
     cells: list[CellPatch] = Field(min_length=1, max_length=100_000)

@@ -30,6 +30,7 @@ from service.models import (
     table_of,
 )
 from service.snapshot import ScenarioData, Snapshot, TechniqueData
+from service.wire import first_unstorable
 
 REVISIONS = table_of(Revision)
 TECHNIQUES = table_of(Technique)
@@ -56,21 +57,16 @@ class WriteContext:
     based_on: int
 
 
-def reject_nul(value: Any, where: str) -> None:
-    """422 for a NUL character anywhere in `value`: PostgreSQL text cannot hold one."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise InvalidInput(
-                f"{where} contains a NUL character, which cannot be stored.",
-                errors=[{"location": where, "message": "NUL (\\u0000) is not allowed"}],
-            )
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            reject_nul(key, where)
-            reject_nul(item, f"{where}.{key}")
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            reject_nul(item, f"{where}.{index}")
+def reject_unstorable(value: Any, where: str) -> None:
+    """422 for a NUL or a lone surrogate anywhere in `value` (bulk bodies and headers, which no
+    `Input` schema validated): the database could not store it."""
+    found = first_unstorable(value, where)
+    if found is not None:
+        location, reason = found
+        raise InvalidInput(
+            f"{location} holds text that cannot be stored: {reason}.",
+            errors=[{"location": location, "message": reason}],
+        )
 
 
 def technique_fields(t: TechniqueData) -> dict[str, Any]:
@@ -120,7 +116,7 @@ class Writer:
 
     def open(self) -> None:
         """Check the client's revision is current and claim the next number (412 otherwise)."""
-        reject_nul(self.ctx.reason, "header.x-change-reason")
+        reject_unstorable(self.ctx.reason, "header.x-change-reason")
         current = current_revision(self.conn)
         if self.ctx.based_on != current or self.snap.revision != current:
             raise stale(self.ctx.based_on, current)
@@ -175,7 +171,7 @@ class Writer:
 
     def put_technique(self, key: int, slug: str, fields: dict[str, Any], *, replace: bool) -> None:
         """Write the version row of technique `key` (closing the current one when `replace`)."""
-        reject_nul(fields, "body")
+        reject_unstorable(fields, "body")
         if replace:
             self._close(TECHNIQUE_VERSIONS, TECHNIQUE_VERSIONS.c.technique_id == key)
         parent = fields["parent"]
@@ -200,7 +196,7 @@ class Writer:
         )
 
     def put_scenario(self, key: int, slug: str, fields: dict[str, Any], *, replace: bool) -> None:
-        reject_nul(fields, "body")
+        reject_unstorable(fields, "body")
         if replace:
             self._close(SCENARIO_VERSIONS, SCENARIO_VERSIONS.c.scenario_id == key)
         self.conn.execute(
@@ -225,7 +221,7 @@ class Writer:
         if not rows:
             return
         for _, _, fields in rows:
-            reject_nul(fields, "body")
+            reject_unstorable(fields, "body")
         self.conn.execute(
             CELL_VERSIONS.update()
             .where(
@@ -246,7 +242,7 @@ class Writer:
 
     def put_pair(self, key_a: int, key_b: int, fields: dict[str, Any] | None) -> None:
         """Replace the fact about a pair; None removes it (the pair reads as unknown again)."""
-        reject_nul(fields, "body")
+        reject_unstorable(fields, "body")
         low, high = min(key_a, key_b), max(key_a, key_b)
         self._close(PAIR_VERSIONS, PAIR_VERSIONS.c.low_id == low, PAIR_VERSIONS.c.high_id == high)
         if fields is not None:

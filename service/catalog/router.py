@@ -9,12 +9,10 @@ from fastapi.responses import Response
 
 from service.catalog import render, service
 from service.catalog import schemas as s
-from service.config import get_settings
 from service.errors import NotAcceptable
-from service.models import MAX_INT
 from service.vocabulary import Support
 from service.web.auth import reader
-from service.web.deps import SnapshotDep
+from service.web.deps import Limit, Offset, SnapshotDep
 from service.web.problems import problem_responses
 from service.web.routing import DocumentedRoute, send_parts
 
@@ -27,8 +25,6 @@ ScenarioId = Annotated[str, Path(description="Scenario id, alias or exact title.
 SupportFilter = Annotated[
     list[Support], Query(description="Keep only cells with these support levels (repeatable).")
 ]
-Limit = Annotated[int, Query(ge=1, le=get_settings().max_page_size, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, le=MAX_INT, description="Items to skip.")]
 
 MEDIA_TYPES = {
     s.MatrixFormat.json: "application/json",
@@ -84,9 +80,7 @@ def negotiate(accept: str | None) -> s.MatrixFormat:
     response_model=s.TechniqueList,
     responses=problem_responses(404, 422),
 )
-async def list_techniques(
-    snap: SnapshotDep, limit: Limit = 100, offset: Offset = 0
-) -> s.TechniqueList:
+async def list_techniques(snap: SnapshotDep, limit: Limit, offset: Offset = 0) -> s.TechniqueList:
     """List techniques."""
     items = list(snap.techniques.values())
     return s.TechniqueList(
@@ -126,9 +120,7 @@ def list_technique_scenarios(
     response_model=s.ScenarioList,
     responses=problem_responses(404, 422),
 )
-async def list_scenarios(
-    snap: SnapshotDep, limit: Limit = 100, offset: Offset = 0
-) -> s.ScenarioList:
+async def list_scenarios(snap: SnapshotDep, limit: Limit, offset: Offset = 0) -> s.ScenarioList:
     """List scenarios."""
     items = list(snap.scenarios.values())
     return s.ScenarioList(

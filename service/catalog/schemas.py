@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from service.vocabulary import Support
+from service.wire import Output
 
 
 class MatrixFormat(StrEnum):
@@ -17,11 +18,7 @@ class MatrixFormat(StrEnum):
     markdown = "markdown"
 
 
-class WireModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Paper(WireModel):
+class Paper(Output):
     title: str
     arxiv: str | None = Field(default=None, description="arXiv id, e.g. 2106.09685.")
     doi: str | None = None
@@ -30,7 +27,7 @@ class Paper(WireModel):
     first_author: str | None = None
 
 
-class Fact(WireModel):
+class Fact(Output):
     text: str
     sources: list[str]
     confidence: str | None = Field(
@@ -38,7 +35,7 @@ class Fact(WireModel):
     )
 
 
-class Library(WireModel):
+class Library(Output):
     name: str
     how: str | None = Field(default=None, description="How the library exposes the technique.")
     since: str | None = Field(default=None, description="First version or change that has it.")
@@ -46,18 +43,18 @@ class Library(WireModel):
     confidence: str | None = None
 
 
-class TechniqueRef(WireModel):
+class TechniqueRef(Output):
     id: str
     name: str
 
 
-class ScenarioRef(WireModel):
+class ScenarioRef(Output):
     id: str
     title: str
     kind: str
 
 
-class TechniqueRead(WireModel):
+class TechniqueRead(Output):
     """A fine-tuning technique as of the revision read."""
 
     id: str = Field(description="Stable slug, e.g. `qlora`.")
@@ -75,7 +72,7 @@ class TechniqueRead(WireModel):
     since_revision: int = Field(description="Revision that last changed this technique.")
 
 
-class ScenarioRead(WireModel):
+class ScenarioRead(Output):
     """What people fine-tune for (`task`) or a cost/memory goal (`goal`)."""
 
     id: str
@@ -87,7 +84,7 @@ class ScenarioRead(WireModel):
     since_revision: int
 
 
-class Page(WireModel):
+class Page(Output):
     revision: int = Field(description="The revision this answer was read from.")
     total: int
     limit: int
@@ -102,17 +99,17 @@ class ScenarioList(Page):
     items: list[ScenarioRead]
 
 
-class TechniqueOne(WireModel):
+class TechniqueOne(Output):
     revision: int
     technique: TechniqueRead
 
 
-class ScenarioOne(WireModel):
+class ScenarioOne(Output):
     revision: int
     scenario: ScenarioRead
 
 
-class Cell(WireModel):
+class Cell(Output):
     scenario: str
     technique: str
     support: Support
@@ -123,7 +120,7 @@ class Cell(WireModel):
     )
 
 
-class Matrix(WireModel):
+class Matrix(Output):
     """The matrix: scenarios (rows) x techniques (columns), filtered as asked."""
 
     revision: int
@@ -132,21 +129,21 @@ class Matrix(WireModel):
     cells: list[Cell]
 
 
-class CellOne(WireModel):
+class CellOne(Output):
     revision: int
     scenario: ScenarioRef
     technique: TechniqueRef
     cell: Cell
 
 
-class TechniqueVerdict(WireModel):
+class TechniqueVerdict(Output):
     technique: TechniqueRef
     support: Support
     note: str
     sources: list[str]
 
 
-class ScenarioTechniques(WireModel):
+class ScenarioTechniques(Output):
     """The techniques for one scenario (a row of the matrix)."""
 
     revision: int
@@ -154,14 +151,14 @@ class ScenarioTechniques(WireModel):
     items: list[TechniqueVerdict]
 
 
-class ScenarioVerdict(WireModel):
+class ScenarioVerdict(Output):
     scenario: ScenarioRef
     support: Support
     note: str
     sources: list[str]
 
 
-class TechniqueScenarios(WireModel):
+class TechniqueScenarios(Output):
     """The scenarios for one technique (a column of the matrix)."""
 
     revision: int
@@ -169,21 +166,21 @@ class TechniqueScenarios(WireModel):
     items: list[ScenarioVerdict]
 
 
-class Recommendation(WireModel):
+class Recommendation(Output):
     rank: int = Field(description="1 is best.")
     technique: TechniqueRef
     score: float = Field(description="Mean over the scenarios of yes = 1, partial = 0.5.")
     verdicts: list[ScenarioVerdict] = Field(description="One per requested scenario, in order.")
 
 
-class Excluded(WireModel):
+class Excluded(Output):
     technique: TechniqueRef
     failing: list[ScenarioVerdict] = Field(
         description="The requested scenarios it does not satisfy (support no or unknown)."
     )
 
 
-class Recommendations(WireModel):
+class Recommendations(Output):
     """Techniques that suit every requested scenario (yes or partial), best first."""
 
     revision: int

@@ -11,7 +11,7 @@ from service.compat import service
 from service.web.auth import reader
 from service.web.deps import SnapshotDep
 from service.web.problems import problem_responses
-from service.web.routing import DocumentedRoute, send_parts
+from service.web.routing import CHECKS_PATH, DocumentedRoute, send_parts
 
 router = APIRouter(
     prefix="/v1",
@@ -51,7 +51,7 @@ async def get_compatibility(
     return service.compatibility(snap, technique)
 
 
-@router.post("/checks", response_model=s.CheckReport, responses=problem_responses(404, 422))
+@router.post(CHECKS_PATH.removeprefix("/v1"), response_model=s.CheckReport, responses=problem_responses(404, 422))
 def check_plan(snap: SnapshotDep, body: s.CheckRequest) -> s.CheckReport:
     """Check a training plan: pairs, library versions and declared scenarios."""
     return service.check(snap, body)

@@ -7,17 +7,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from service.vocabulary import Confidence, Verdict
+from service.wire import Input, Output
 
 Text = Annotated[str, StringConstraints(max_length=4000)]
 Source = Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True)]
 Specifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
-class Wire(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PairWrite(Wire):
+class PairWrite(Input):
     """Everything known about combining two techniques."""
 
     verdict: Verdict
@@ -34,7 +31,7 @@ class PairWrite(Wire):
     sources: list[Source] = Field(default_factory=list, max_length=50)
 
 
-class PairRead(Wire):
+class PairRead(Output):
     """A stored pair fact."""
 
     a: str
@@ -51,12 +48,12 @@ class PairRead(Wire):
     since_revision: int
 
 
-class PairList(Wire):
+class PairList(Output):
     revision: int
     items: list[PairRead]
 
 
-class PairJudgement(Wire):
+class PairJudgement(Output):
     """The verdict on one pair, with the fact it rests on."""
 
     a: str
@@ -74,7 +71,7 @@ class PairJudgement(Wire):
     sources: list[str]
 
 
-class Compatibility(Wire):
+class Compatibility(Output):
     """Every pair among the given techniques, and the overall verdict."""
 
     revision: int
@@ -85,21 +82,21 @@ class Compatibility(Wire):
     pairs: list[PairJudgement]
 
 
-class PlannedTechniqueIn(Wire):
+class PlannedTechniqueIn(Input):
     id: str = Field(description="Technique id or alias.")
     file: str | None = Field(default=None, max_length=1000)
     line: int | None = Field(default=None, ge=1)
     key: str | None = Field(default=None, max_length=200)
 
 
-class PlannedLibraryIn(Wire):
+class PlannedLibraryIn(Input):
     version: str = Field(max_length=100)
     file: str | None = Field(default=None, max_length=1000)
     line: int | None = Field(default=None, ge=1)
     key: str | None = Field(default=None, max_length=200)
 
 
-class CheckRequest(Wire):
+class CheckRequest(Input):
     """A training plan: its techniques, optionally what it is for and its library pins."""
 
     techniques: list[str | PlannedTechniqueIn] = Field(min_length=1, max_length=100)
@@ -109,13 +106,13 @@ class CheckRequest(Wire):
     )
 
 
-class LocationOut(Wire):
+class LocationOut(Output):
     file: str
     line: int | None
     key: str | None
 
 
-class FindingOut(Wire):
+class FindingOut(Output):
     rule: str = Field(description="Stable rule id, e.g. FTM102.")
     name: str = Field(description="The rule's name, e.g. pair-version-unmet.")
     severity: str = Field(description="`error`, `warning` or `info`.")
@@ -129,7 +126,7 @@ class FindingOut(Wire):
     locations: list[LocationOut]
 
 
-class CheckReport(Wire):
+class CheckReport(Output):
     """The verdict on a plan: fail on any error, warn on any warning, else pass."""
 
     revision: int

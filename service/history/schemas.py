@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from service.wire import Output
 
 
-class RevisionSummary(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RevisionSummary(Output):
     number: int
     created_at: datetime
     author: str = Field(description="Name of the API key that wrote it (or the seed).")
@@ -18,9 +18,7 @@ class RevisionSummary(BaseModel):
     changes: int = Field(description="How many cells and fields it touched.")
 
 
-class RevisionList(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RevisionList(Output):
     revision: int = Field(description="The newest revision.")
     total: int
     limit: int
@@ -28,10 +26,9 @@ class RevisionList(BaseModel):
     items: list[RevisionSummary] = Field(description="Newest first.")
 
 
-class Change(BaseModel):
-    """One thing a revision changed."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Change(Output):
+    """One thing a revision changed: a created, updated or retired technique, scenario, cell
+    or pair."""
 
     op: str = Field(description="`create`, `update` or `retire`.")
     kind: str = Field(description="`technique`, `scenario`, `cell` or `pair`.")
@@ -40,10 +37,8 @@ class Change(BaseModel):
     after: dict[str, Any] | None = Field(description="Changed fields after (null if retired).")
 
 
-class RevisionDetail(BaseModel):
+class RevisionDetail(Output):
     """A revision with its full diff."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     revision: int = Field(description="The newest revision when this was read.")
     number: int
@@ -53,10 +48,8 @@ class RevisionDetail(BaseModel):
     changes: list[Change]
 
 
-class ChangeFeed(BaseModel):
+class ChangeFeed(Output):
     """Revisions after `since`, oldest first: poll with `since=next_since` to stay in sync."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     revision: int = Field(description="The newest revision.")
     since: int
@@ -65,9 +58,7 @@ class ChangeFeed(BaseModel):
     items: list[RevisionDetail]
 
 
-class AuditRead(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class AuditRead(Output):
     id: int
     created_at: datetime
     key_name: str | None = Field(description="The key's name; null when no valid key was sent.")
@@ -81,9 +72,7 @@ class AuditRead(BaseModel):
     detail: str
 
 
-class AuditList(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class AuditList(Output):
     total: int
     limit: int
     offset: int

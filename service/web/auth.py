@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from service.errors import Forbidden, Unauthorized
 from service.keys import CHALLENGE, Principal, authenticate, unauthorized
 from service.vocabulary import SCOPES, Scope
+from service.web.context import request_state
 
 
 def bearer_token(request: Request) -> str | None:
@@ -44,7 +45,7 @@ async def check_key(request: Request, scope: Scope) -> Principal:
 
     principal = await run_in_threadpool(lookup)
     # The audit middleware reads this to name the caller of a refused write.
-    request.state.key_name = principal.name
+    request_state(request).key_name = principal.name
     if SCOPES.index(principal.scope) < SCOPES.index(scope):
         raise Forbidden(
             f"The key {principal.name!r} has scope {principal.scope!r}; "

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Query, Request, Response
+from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
-from service.errors import NotFound
+from service.config import Settings
+from service.errors import InvalidInput, NotFound
 from service.models import MAX_INT
 from service.snapshot import Snapshot, SnapshotStore
+
+T = TypeVar("T")
 
 
 def etag_for(revision: int) -> str:
@@ -23,6 +29,77 @@ def get_store(request: Request) -> SnapshotStore:
 
 
 StoreDep = Annotated[SnapshotStore, Depends(get_store)]
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+@dataclass(frozen=True, slots=True)
+class Reads:
+    """Runs a service function on a connection, in a worker thread (the one read seam)."""
+
+    engine: Engine
+
+    async def run(self, query: Callable[[Connection], T]) -> T:
+        """`query(conn)` on a connection of its own, off the event loop."""
+
+        def read() -> T:
+            with self.engine.connect() as conn:
+                return query(conn)
+
+        return await run_in_threadpool(read)
+
+
+def get_reads(engine: EngineDep) -> Reads:
+    return Reads(engine)
+
+
+ReadsDep = Annotated[Reads, Depends(get_reads)]
+
+
+def page_limit(
+    settings: SettingsDep,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_INT,
+            description="Page size: at most FTM_MAX_PAGE_SIZE (1000 unless configured).",
+        ),
+    ] = 100,
+) -> int:
+    """The `limit` of a list, checked against the configured largest page."""
+    if limit > settings.max_page_size:
+        raise InvalidInput(
+            f"Invalid value in query.limit: at most {settings.max_page_size} items a page.",
+            errors=[
+                {
+                    "location": "query.limit",
+                    "message": f"Input should be less than or equal to {settings.max_page_size}",
+                    "type": "less_than_equal",
+                    "input": limit,
+                    "le": settings.max_page_size,
+                }
+            ],
+        )
+    return limit
+
+
+Limit = Annotated[int, Depends(page_limit)]
+Offset = Annotated[int, Query(ge=0, le=MAX_INT, description="Items to skip.")]
 
 
 async def read_snapshot(

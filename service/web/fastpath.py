@@ -28,10 +28,11 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.db import current_revision
+from service.db import NEWEST_REVISION_SQL, current_revision
 from service.web.access import AccessLog, fixed_fields
 from service.web.metrics import Metrics
 from service.web.middleware import API_CSP, SECURITY_HEADERS, request_id_or_new
+from service.web.routing import READ_ONLY_POSTS
 
 WAL_INDEX_HEADER = 48  # bytes of the first copy of the wal-index header
 AT_PARAMETER = re.compile(rb"(?:^|&)at=")  # time travel: immutable, rare, left to the app
@@ -39,7 +40,6 @@ MAX_ENTRIES = 4096
 MAX_BYTES = 128 * 1024 * 1024
 MAX_ENTRY_BYTES = MAX_BYTES // 16  # larger answers are sent, not kept
 MAX_CHECK_BODY = 64 * 1024
-CHECKS_PATH = "/v1/checks"
 
 
 class RevisionWatch:
@@ -95,7 +95,7 @@ class RevisionWatch:
             if version == self._data_version:
                 return self._revision
             self._data_version = version
-        row = db.execute("SELECT max(number) FROM revision").fetchone()
+        row = db.execute(NEWEST_REVISION_SQL).fetchone()
         self._revision = int(row[0] or 0)
         return self._revision
 
@@ -212,7 +212,7 @@ class FastReads:
         elif method == "GET":
             inm = _header(scope, b"if-none-match")
             await self.app(scope, receive, _conditional(inm, send) if inm else send)
-        elif method == "POST" and self.enabled and scope["path"] == CHECKS_PATH:
+        elif method == "POST" and self.enabled and scope["path"] in READ_ONLY_POSTS:
             await self._check(scope, receive, send)
         else:
             await self.app(scope, receive, send)
@@ -251,7 +251,7 @@ class FastReads:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        key = ("POST", CHECKS_PATH, _header(scope, b"content-type"), body)
+        key = ("POST", scope["path"], _header(scope, b"content-type"), body)
         await self._serve(key, self._revision(), scope, replay, send)
 
     async def _serve(

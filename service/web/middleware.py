@@ -13,18 +13,18 @@ import os
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import PayloadTooLarge
-from service.history import audit
 from service.web.access import AccessLog
+from service.web.context import RequestState, attach
 from service.web.metrics import Metrics
+from service.web.routing import is_read_only_post
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-READS_BY_POST = frozenset({"check_plan"})  # POSTs that only read: not write attempts
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -74,20 +74,35 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptFields:
+    """What the audit log records of a write attempt that did not record itself."""
+
+    key_name: str | None
+    action: str
+    target: str
+    status: int
+    request_id: str
+    client: str | None
+    dry_run: bool
+    detail: str
+
+
 class RequestContext:
     """Per request: an id (echoed as X-Request-ID), a body limit, security headers, a metric,
-    one JSON log line, and the audit row of a write that did not record its own."""
+    one JSON log line, and the audit row of a write that did not record its own (through
+    `record`, which create_app hands in, so this layer knows no audit table)."""
 
     def __init__(
         self,
         app: ASGIApp,
-        engine: Callable[[], Engine],
+        record: Callable[[AttemptFields], None] | None,
         metrics: Metrics,
         max_body_bytes: int,
         access: AccessLog,
     ) -> None:
         self.app = app
-        self.engine = engine
+        self.record = record
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.access = access
@@ -98,8 +113,7 @@ class RequestContext:
             return
         started = time.perf_counter()
         request_id = request_id_from(scope)
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
+        state = attach(scope, request_id)
         status = 500
         docs = scope["path"].startswith(DOCS_PATHS)
 
@@ -147,15 +161,15 @@ class RequestContext:
                 duration=elapsed,
                 request_id=request_id,
                 client=scope["client"][0] if scope.get("client") else None,
-                key=str(state["key_name"]) if state.get("key_name") else None,
+                key=state.key_name,
             )
-            route_name = getattr(scope.get("route"), "name", None)
             if (
                 scope["method"] in WRITE_METHODS
-                and route_name not in READS_BY_POST
-                and not state.get("audited")
+                and not is_read_only_post(scope)
+                and not state.audited
+                and self.record is not None
             ):
-                await self._audit(scope, state, status, request_id)
+                await self._audit(scope, state, status)
 
     @staticmethod
     async def _too_large(scope: Scope, send: Send, limit: int) -> None:
@@ -176,24 +190,21 @@ class RequestContext:
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _audit(self, scope: Scope, state: dict[str, object], status: int, rid: str) -> None:
+    async def _audit(self, scope: Scope, state: RequestState, status: int) -> None:
         if not scope["path"].startswith("/v1/") or (status == 404 and scope.get("route") is None):
             return  # not an API write: nothing to attribute
         route = scope.get("route")
         client = scope.get("client")
-        attempt = audit.Attempt(
-            key_name=str(state["key_name"]) if state.get("key_name") else None,
+        attempt = AttemptFields(
+            key_name=state.key_name,
             action=getattr(route, "name", None) or f"{scope['method']} {scope['path']}",
             target=scope["path"],
             status=status,
-            request_id=rid,
+            request_id=state.request_id,
             client=client[0] if client else None,
-            dry_run=bool(state.get("dry_run")),
-            detail=str(state.get("problem", "")),
+            dry_run=state.dry_run,
+            detail=state.problem,
         )
-
-        def write() -> None:
-            with self.engine().begin() as conn:
-                audit.record(conn, attempt)
-
-        await run_in_threadpool(write)
+        record = self.record
+        assert record is not None
+        await run_in_threadpool(record, attempt)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from service.db import alembic_config
+from service.db import alembic_config, current_revision, schema_version
 from service.errors import ServiceUnavailable
+from service.web.deps import ReadsDep
 from service.web.metrics import Metrics
 from service.web.problems import problem_responses
 from service.web.routing import DocumentedRoute
@@ -45,18 +46,14 @@ async def get_health() -> Health:
 
 
 @router.get("/readyz", response_model=Readiness, responses=problem_responses(503))
-async def get_readiness(request: Request) -> Readiness:
+async def get_readiness(reads: ReadsDep) -> Readiness:
     """Say whether the database answers and its schema is at this code's newest migration."""
-    engine = request.app.state.engine
 
-    def probe() -> tuple[str | None, int]:
-        with engine.connect() as conn:
-            version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-            revision = conn.execute(sa.text("SELECT max(number) FROM revision")).scalar()
-            return version, int(revision or 0)
+    def probe(conn: Connection) -> tuple[str | None, int]:
+        return schema_version(conn), current_revision(conn)
 
     try:
-        version, revision = await run_in_threadpool(probe)
+        version, revision = await reads.run(probe)
     except SQLAlchemyError:
         raise ServiceUnavailable("The database does not answer.") from None
     if version != schema_head():

@@ -18,6 +18,8 @@ from service.errors import (
     InvalidInput,
     ProblemError,
 )
+from service.web.context import request_state
+from service.wire import encodable
 
 log = logging.getLogger("ftmatrix.errors")
 
@@ -27,7 +29,7 @@ def problem_response(
 ) -> JSONResponse:
     """Render a problem dict with the problem+json media type."""
     return JSONResponse(
-        problem,
+        encodable(problem),
         status_code=int(problem["status"]),
         media_type=PROBLEM_MEDIA_TYPE,
         headers=dict(headers or {}),
@@ -59,7 +61,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
-        request.state.problem = exc.detail  # for the audit row of a refused write
+        request_state(request).problem = exc.detail  # for the audit row of a refused write
         return problem_response(exc.to_problem(request.url.path), exc.headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -67,7 +69,7 @@ def install_error_handlers(app: FastAPI) -> None:
         entries = [_validation_entry(e) for e in exc.errors()]
         where = ", ".join(e["location"] for e in entries) or "request"
         problem = InvalidInput(f"Invalid value in {where}.", errors=entries)
-        request.state.problem = problem.detail
+        request_state(request).problem = problem.detail
         allowed = [a for e in entries for a in e.get("allowed", [])]
         if len(entries) == 1 and allowed:
             problem.extra["allowed"] = allowed

@@ -11,6 +11,17 @@ from typing import Any
 from fastapi.responses import Response, StreamingResponse
 from fastapi.routing import APIRoute
 
+CHECKS_PATH = "/v1/checks"
+READ_ONLY_POSTS = frozenset({CHECKS_PATH})
+"""POST paths that only read (a plan check): answered by the fast path when cached, never
+audited as write attempts. Routers declare these paths through this constant."""
+
+
+def is_read_only_post(scope: Mapping[str, Any]) -> bool:
+    """True for a POST to one of READ_ONLY_POSTS."""
+    return scope.get("method") == "POST" and scope.get("path") in READ_ONLY_POSTS
+
+
 STREAM_AFTER_BYTES = 4 * 1024 * 1024
 """A document larger than this is streamed (chunked) instead of being held whole in memory."""
 
