@@ -57,7 +57,7 @@ from types import FrameType
 if __package__ in (None, ""):  # run as a script: make `bench` and `service` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import (
+from bench.harness import (
     BIN,
     BenchError,
     code_version,

@@ -40,13 +40,6 @@ SCENARIO_VERSIONS = table_of(ScenarioVersion)
 CELL_VERSIONS = table_of(CellVersion)
 PAIR_VERSIONS = table_of(PairVersion)
 
-TECHNIQUE_FIELDS = (
-    "name", "full_name", "category", "summary", "aliases", "paper", "facts", "libraries",
-    "parent", "sources",
-)  # fmt: skip
-SCENARIO_FIELDS = ("title", "kind", "description", "aliases", "sources")
-CELL_FIELDS = ("support", "note", "sources")
-
 
 @dataclass(frozen=True, slots=True)
 class WriteContext:
@@ -209,12 +202,6 @@ class Writer:
     def retire_scenario_rows(self, key: int) -> None:
         self._close(SCENARIO_VERSIONS, SCENARIO_VERSIONS.c.scenario_id == key)
         self._close(CELL_VERSIONS, CELL_VERSIONS.c.scenario_id == key)
-
-    def put_cell(
-        self, scenario_key: int, technique_key: int, fields: dict[str, Any] | None
-    ) -> None:
-        """Replace a cell's content; None removes it (the cell reads as unknown again)."""
-        self.put_cells([(scenario_key, technique_key, fields)])
 
     def put_cells(self, rows: Sequence[tuple[int, int, dict[str, Any] | None]]) -> None:
         """Replace many cells' content (None removes a cell) in two batched statements."""

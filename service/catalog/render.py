@@ -45,7 +45,8 @@ def matrix_json_parts(view: MatrixView) -> Iterator[bytes]:
     yield b"]}"
 
 
-def _csv_lines(cells: Iterable[CellData], header: bool) -> str:
+def csv_lines(cells: Iterable[CellData], header: bool) -> str:
+    """Cells as RFC 4180 CSV lines (CRLF), with the header row first when `header`."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     if header:
@@ -57,16 +58,11 @@ def _csv_lines(cells: Iterable[CellData], header: bool) -> str:
     return out.getvalue()
 
 
-def matrix_csv(cells: Iterable[CellData]) -> str:
-    """RFC 4180 CSV with a header; sources joined by ' ; '."""
-    return _csv_lines(cells, header=True)
-
-
 def matrix_csv_parts(view: MatrixView) -> Iterator[bytes]:
-    """`matrix_csv` of the view's cells, in pieces."""
-    yield _csv_lines((), header=True).encode()
+    """The view's cells as RFC 4180 CSV with a header (sources joined by ' ; '), in pieces."""
+    yield csv_lines((), header=True).encode()
     for _, cells in view.chunks():
-        yield _csv_lines(cells, header=False).encode()
+        yield csv_lines(cells, header=False).encode()
 
 
 def _md(text: str) -> str:

@@ -236,17 +236,6 @@ def matrix_refs(view: MatrixView) -> tuple[list[s.ScenarioRef], list[s.Technique
     )
 
 
-def matrix_read(view: MatrixView) -> s.Matrix:
-    """The whole matrix as one model (the JSON representation, unstreamed)."""
-    scenarios, techniques = matrix_refs(view)
-    return s.Matrix.model_validate({
-        "revision": view.snap.revision,
-        "scenarios": scenarios,
-        "techniques": techniques,
-        "cells": [cell_fields(c) for c in view.cells()],
-    })  # fmt: skip
-
-
 def scenario_row(
     snap: Snapshot, scenario_id: str, support: Sequence[Support] = ()
 ) -> s.ScenarioTechniques:

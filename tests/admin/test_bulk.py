@@ -228,7 +228,7 @@ def test_csv_reads_quoted_commas_newlines_and_quotes_with_record_start_lines() -
 
 
 def test_csv_round_trips_the_service_export() -> None:
-    from service.catalog.render import matrix_csv
+    from service.catalog.render import csv_lines
     from service.snapshot import CellData
 
     cells = [
@@ -236,7 +236,7 @@ def test_csv_round_trips_the_service_export() -> None:
         CellData("qa", "dora", "unknown", "", (), 3),
         CellData("mem", "zero", "partial", "n", ("https://x/2", "https://x/3"), 3),
     ]
-    edits = parse_csv(matrix_csv(cells))
+    edits = parse_csv(csv_lines(cells, header=True))
     assert [(e.scenario, e.technique, e.support, e.note, e.sources) for e in edits] == [
         (c.scenario, c.technique, c.support, c.note, c.sources) for c in cells
     ]
