@@ -20,11 +20,18 @@ SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 
 
 class Rule(NamedTuple):
-    """A check: its stable kebab-case name, the severity of its findings, what it means."""
+    """A check: its stable kebab-case name, the severity of its findings, what it means.
+
+    `description` is one sentence (the short description: README table, SARIF
+    `shortDescription`); `full_description` says when the rule fires; `help` says what to do
+    about a finding. docs/rules.md holds all three under one anchor per rule id.
+    """
 
     name: str
     severity: Severity
     description: str
+    full_description: str = ""
+    help: str = ""
 
 
 PAIR_INCOMPATIBLE = "FTM101"
@@ -42,50 +49,106 @@ SCENARIO_UNKNOWN = "FTM203"
 RULES: Mapping[str, Rule] = MappingProxyType(
     {
         PAIR_INCOMPATIBLE: Rule(
-            "pair-incompatible", "error", "Two techniques of the plan are known not to combine."
+            "pair-incompatible",
+            "error",
+            "Two techniques of the plan are known not to combine.",
+            "The data records the pair's verdict as incompatible, either for the pair itself or"
+            " for its nearest parent pair (the message then says which it is inherited from).",
+            "Use one of the two techniques, not both: the fix line names them. The evidence"
+            " lines cite the sources the fact rests on.",
         ),
         PAIR_VERSION_UNMET: Rule(
             "pair-version-unmet",
             "error",
             "A pinned library version misses the minimum at which a pair of the plan works.",
+            "The pair is recorded as compatible, or compatible with caveats, from a minimum"
+            " version of a library on, and the plan pins an older version of that library"
+            " (in a requirements file or pip freeze output).",
+            "Change the pin as the fix line says: it names the versions the pair needs, and the"
+            " recommended one where one is recorded. The first location is the pin.",
         ),
         PAIR_VERSION_UNVERIFIED: Rule(
             "pair-version-unverified",
             "warning",
             "A pair needs minimum library versions the plan does not pin, so they could not be"
             " verified.",
+            "The pair works only from a minimum version of a library on, and no file given to"
+            " the check pins that library, so the installed version is unknown.",
+            "Pin the libraries the fix line names, at or above the versions it gives, and pass"
+            " that requirements file to ftmatrix check with the configs.",
         ),
         PAIR_CAVEATS: Rule(
-            "pair-caveats", "warning", "A pair combines only with caveats or required settings."
+            "pair-caveats",
+            "warning",
+            "A pair combines only with caveats or required settings.",
+            "The pair is recorded as combining only with caveats, or as compatible only with"
+            " settings it requires. The setting lines list the required settings, the detail"
+            " lines the fact's note and caveats.",
+            "Apply every required setting listed under the finding and read the caveats; the"
+            " evidence lines cite where they are documented.",
         ),
         PAIR_UNKNOWN: Rule(
-            "pair-unknown", "warning", "Nothing is known about a pair, so it is not verified."
+            "pair-unknown",
+            "warning",
+            "Nothing is known about a pair, so it is not verified.",
+            "The data holds no fact about the pair nor about any parent pair, or its fact"
+            " records the verdict as unknown. A missing fact is never guessed.",
+            "Verify the combination yourself (for example with a short trial run) before relying"
+            " on it. Under --fail-on fail, warnings do not fail the check.",
         ),
         PAIR_LOW_CONFIDENCE: Rule(
             "pair-low-confidence",
             "warning",
             "A pair is recorded as compatible, but with low confidence.",
+            "The pair's fact says compatible, but its confidence is low. A compatible pair is"
+            " otherwise silent; low confidence never lowers the severity of another finding.",
+            "Verify the combination before relying on it; the evidence lines list the sources"
+            " behind the fact.",
         ),
         PAIR_VERSION_BELOW_RECOMMENDED: Rule(
             "pair-version-below-recommended",
             "info",
             "A pinned library version meets a pair's minimum but not its recommended version.",
+            "The plan pins a library version at or above the minimum at which the pair works,"
+            " but below the version recorded as recommended for the pair.",
+            "Consider the upgrade the fix line names. A note never fails the check.",
         ),
         PAIR_INHERITED: Rule(
             "pair-inherited",
             "info",
             "A pair is judged compatible only from a fact about a parent technique.",
+            "The pair has no fact of its own and takes the fact of its nearest parent pair"
+            " (QLoRA is a LoRA, ZeRO-3 is a ZeRO, ZeRO is part of DeepSpeed), with its confidence"
+            " capped at medium. The message names the parent pair.",
+            "Nothing has to change: the note says that this exact pair was not verified. A note"
+            " never fails the check.",
         ),
         SCENARIO_UNSUPPORTED: Rule(
-            "scenario-unsupported", "error", "A technique does not suit a declared scenario."
+            "scenario-unsupported",
+            "error",
+            "A technique does not suit a declared scenario.",
+            "A declared scenario (ftmatrix check --scenario) is marked no for a technique of the"
+            " plan in the matrix, for the technique itself or for a parent technique (shown as"
+            " 'as ...').",
+            "Choose a technique marked yes for the scenario (the fix line lists them), or drop"
+            " the scenario if it does not describe the job.",
         ),
         SCENARIO_PARTIAL: Rule(
-            "scenario-partial", "warning", "A technique only partly suits a declared scenario."
+            "scenario-partial",
+            "warning",
+            "A technique only partly suits a declared scenario.",
+            "A declared scenario (ftmatrix check --scenario) is marked partial for a technique of"
+            " the plan in the matrix, for the technique itself or for a parent technique.",
+            "Read the cell's note (the detail line) to see what is missing; the fix line lists"
+            " the techniques marked yes for the scenario.",
         ),
         SCENARIO_UNKNOWN: Rule(
             "scenario-unknown",
             "info",
             "Whether a technique suits a declared scenario is not known.",
+            "The matrix has no answer for a technique of the plan and a declared scenario"
+            " (ftmatrix check --scenario): the cell is unknown or was never set.",
+            "Nothing has to change. A note never fails the check.",
         ),
     }
 )
