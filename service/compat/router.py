@@ -51,7 +51,11 @@ async def get_compatibility(
     return service.compatibility(snap, technique)
 
 
-@router.post(CHECKS_PATH.removeprefix("/v1"), response_model=s.CheckReport, responses=problem_responses(404, 422))
+@router.post(
+    CHECKS_PATH.removeprefix("/v1"),
+    response_model=s.CheckReport,
+    responses=problem_responses(404, 422),
+)
 def check_plan(snap: SnapshotDep, body: s.CheckRequest) -> s.CheckReport:
     """Check a training plan: pairs, library versions and declared scenarios."""
     return service.check(snap, body)
