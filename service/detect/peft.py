@@ -5,7 +5,8 @@ from __future__ import annotations
 from service.detect.document import Document
 from service.detect.errors import DetectError
 from service.detect.jsonpos import parse_json_object
-from service.detect.plan import Plan, PlannedTechnique
+from service.detect.plan import Plan, PlannedModel, PlannedTechnique
+from service.detect.values import integer, names, number, record, string, whole
 
 
 def detect_peft(text: str, file: str) -> Plan:
@@ -13,8 +14,10 @@ def detect_peft(text: str, file: str) -> Plan:
 
     `peft` for any adapter; `lora` when `peft_type` is LORA; `dora` when it also has
     `use_dora: true`. Base-model quantization is not recorded by PEFT, so fields that hint at
-    it (`quantization_config`, a `-bnb-4bit` base model name) are ignored.
-    Raises DetectError for invalid JSON or a file without `peft_type`.
+    it (`quantization_config`, a `-bnb-4bit` base model name) are ignored. The settings are
+    the LoRA rank (`r`), `lora_alpha` and `target_modules`; the model is
+    `base_model_name_or_path`. Raises DetectError for invalid JSON, a file without
+    `peft_type`, or an invalid value.
     """
     return peft_plan(parse_json_object(text, file, "a PEFT adapter config"))
 
@@ -35,4 +38,11 @@ def peft_plan(doc: Document) -> Plan:
         if doc.get(("use_dora",)) is True:
             dora = PlannedTechnique("dora", doc.location(("use_dora",)), "use_dora: true")
             plan.add_technique(dora)
+        record(plan, doc, "lora.rank", ("r",), integer(doc, ("r",), minimum=1))
+        record(plan, doc, "lora.alpha", ("lora_alpha",), whole(number(doc, ("lora_alpha",))))
+        targets = names(doc, ("target_modules",))
+        record(plan, doc, "lora.targets", ("target_modules",), targets)
+    base = string(doc, ("base_model_name_or_path",))
+    if base is not None:
+        plan.model = PlannedModel(base, doc.location(("base_model_name_or_path",)))
     return plan

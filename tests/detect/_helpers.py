@@ -32,3 +32,20 @@ def where(plan: Plan) -> dict[str, tuple[str, int | None, str | None]]:
 def evidence(plan: Plan) -> dict[str, str | None]:
     """Each technique id mapped to its evidence."""
     return {technique.id: technique.evidence for technique in plan.techniques}
+
+
+def settings(plan: Plan) -> dict[str, object]:
+    """Each setting name mapped to its value."""
+    return {name: setting.value for name, setting in plan.settings.items()}
+
+
+def setting_at(plan: Plan, name: str) -> tuple[str, int | None, str | None]:
+    """(file, line, key) of the location of setting `name`."""
+    location = plan.settings[name].location
+    assert location is not None, name
+    return (location.file, location.line, location.key)
+
+
+def notes(plan: Plan) -> list[tuple[str, str]]:
+    """(severity, message) of each note, in order."""
+    return [(note.severity, note.message) for note in plan.notes]

@@ -49,3 +49,35 @@ def test_invalid_json_has_line_and_column() -> None:
     with pytest.raises(DetectError) as caught:
         detect_peft('{\n  "peft_type": "LORA"\n  "r": 8\n}', "adapter_config.json")
     assert (caught.value.line, caught.value.column) == (3, 3)
+
+
+def test_settings_and_base_model() -> None:
+    plan = detect_peft(fixture("peft/adapter_config.json"), "adapter_config.json")
+    assert {name: s.value for name, s in plan.settings.items()} == {
+        "lora.rank": 16,
+        "lora.alpha": 16,
+        "lora.targets": (
+            "q_proj",
+            "k_proj",
+            "v_proj",
+            "o_proj",
+            "gate_proj",
+            "up_proj",
+            "down_proj",
+        ),
+    }
+    assert plan.model is not None
+    assert (plan.model.name, plan.model.location and plan.model.location.line) == (
+        "unsloth/llama-3-8b-bnb-4bit",
+        4,
+    )
+
+
+def test_all_linear_targets() -> None:
+    plan = detect_peft('{"peft_type": "LORA", "r": 8, "target_modules": "all-linear"}', "a.json")
+    assert plan.settings["lora.targets"].value == ("all-linear",)
+
+
+def test_invalid_rank() -> None:
+    with pytest.raises(DetectError, match="r: 'eight' is not an integer"):
+        detect_peft('{"peft_type": "LORA", "r": "eight"}', "adapter_config.json")

@@ -21,11 +21,15 @@ ALLOWED_ROOTS = {
     "json",
     "packaging",
     "pathlib",
+    "posixpath",
     "re",
     "service",
+    "tomllib",
     "typing",
     "yaml",
 }
+# Reading files from disk is files.py's job, and only its.
+FILES_ONLY = {"os", "stat"}
 ALLOWED_SERVICE = ("service.detect", "service.detect.plan")
 IO_FUNCTIONS = {"open"}
 IO_METHODS = {"open", "read_text", "read_bytes", "write_text", "exists", "is_file", "resolve"}
@@ -42,13 +46,21 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_package_has_modules() -> None:
-    assert {path.name for path in MODULES} >= {"__init__.py", "files.py", "jsonpos.py"}
+    assert {path.name for path in MODULES} >= {
+        "__init__.py",
+        "files.py",
+        "jsonpos.py",
+        "accelerate.py",
+        "torchtune.py",
+        "pyproject.py",
+    }
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda path: path.name)
 def test_imports_only_stdlib_yaml_packaging_and_plan(path: Path) -> None:
+    allowed = ALLOWED_ROOTS | (FILES_ONLY if path.name == "files.py" else set())
     for name in _imports(path):
-        assert name.split(".")[0] in ALLOWED_ROOTS, name
+        assert name.split(".")[0] in allowed, name
         if name.startswith("service"):
             assert name.startswith(ALLOWED_SERVICE), name
 

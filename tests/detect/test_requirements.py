@@ -6,8 +6,9 @@ import pytest
 
 from service.detect.errors import DetectError
 from service.detect.plan import Location
+from service.detect.references import Source, Unavailable
 from service.detect.requirements import detect_requirements, has_pins
-from tests.detect._helpers import fixture
+from tests.detect._helpers import FIXTURES, fixture
 
 
 def test_pip_freeze_fixture() -> None:
@@ -137,3 +138,84 @@ def test_invalid_lines_are_detect_errors_with_their_line(text: str, line: int) -
 )
 def test_has_pins(text: str, expected: bool) -> None:
     assert has_pins(text) is expected
+
+
+def _pip_fixtures(reference: str) -> Source | Unavailable:
+    """Included files as pip finds them: relative to the top file's directory (fixtures/pip)."""
+    path = FIXTURES / "pip" / reference
+    if not path.is_file():
+        return Unavailable("file not found")
+    return Source(f"pip/{reference}", path.read_text(encoding="utf-8"))
+
+
+def test_includes_and_constraints_are_followed_where_they_appear() -> None:
+    plan = detect_requirements(
+        fixture("pip/requirements-top.txt"), "pip/requirements-top.txt", _pip_fixtures
+    )
+    assert {name: (lib.version, lib.location) for name, lib in plan.libraries.items()} == {
+        "torch": ("2.3.0+cu121", Location("pip/base.txt", 1, "torch")),
+        # base.txt comes first, so its pin wins over the constraint's.
+        "transformers": ("4.41.2", Location("pip/base.txt", 2, "transformers")),
+        "bitsandbytes": ("0.43.1", Location("pip/constraints.txt", 1, "bitsandbytes")),
+        "accelerate": ("0.30.1", Location("pip/requirements-top.txt", 4, "accelerate")),
+        "peft": ("0.11.1", Location("pip/requirements-top.txt", 5, "peft")),
+        "flash-attn": ("2.5.8", Location("pip/sub/more.txt", 1, "flash-attn")),
+        "deepspeed": ("0.14.2", Location("pip/sub/extra.txt", 3, "deepspeed")),
+    }
+    assert [(n.severity, n.message, n.location) for n in plan.notes] == [
+        (
+            "warning",
+            "-r sub/extra.txt: an include cycle, not followed again",
+            Location("pip/sub/more.txt", 2, "-r"),
+        ),
+        (
+            "warning",
+            "-r missing.txt: not read (file not found)",
+            Location("pip/requirements-top.txt", 7, "-r"),
+        ),
+    ]
+
+
+def test_nested_includes_are_relative_to_the_including_file() -> None:
+    asked: list[str] = []
+
+    def resolve(reference: str) -> Source | Unavailable:
+        asked.append(reference)
+        texts = {"a/b.txt": "-r ../c.txt\n-c /abs/d.txt\n", "c.txt": "", "/abs/d.txt": ""}
+        return Source(reference, texts[reference])
+
+    detect_requirements("--requirement a/b.txt\n", "requirements.txt", resolve)
+    assert asked == ["a/b.txt", "c.txt", "/abs/d.txt"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["-r base.txt", "-rbase.txt", "--requirement base.txt", "--requirement=base.txt"],
+)
+def test_include_spellings(line: str) -> None:
+    asked: list[str] = []
+
+    def resolve(reference: str) -> Source | Unavailable:
+        asked.append(reference)
+        return Source(reference, "")
+
+    detect_requirements(line + "  # why\n", "r.txt", resolve)
+    assert asked == ["base.txt"]
+
+
+def test_without_a_resolver_includes_are_noted_not_followed() -> None:
+    plan = detect_requirements("-c constraints.txt\n", "r.txt")
+    assert [(n.severity, n.message) for n in plan.notes] == [
+        ("warning", "-c constraints.txt: not followed (no resolver)")
+    ]
+
+
+def test_an_invalid_line_in_an_included_file_names_both_files() -> None:
+    def resolve(reference: str) -> Source | Unavailable:
+        return Source("base.txt", "numpy==1.0\nnot a requirement\n")
+
+    with pytest.raises(DetectError) as caught:
+        detect_requirements("# top\n-r base.txt\n", "r.txt", resolve)
+    error = caught.value
+    assert (error.file, error.line) == ("base.txt", 2)
+    assert error.message.endswith("(included from r.txt, line 2)")
