@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.compat.knowledge import CellFact, Knowledge, PairFact, TechniqueFact
+from service.compat.requirements import requirement_from
 
 FORMAT = "ftmatrix-snapshot/1"
 
@@ -100,12 +101,17 @@ def load(document: Mapping[str, Any]) -> Catalog:
                     since=p.get("since"),
                     confidence=p.get("confidence", "high"),
                     sources=tuple(p.get("sources", ())),
+                    requirements=tuple(requirement_from(r) for r in p.get("requirements") or ()),
                 )
                 for p in document["pairs"]
             ),
         )
     except (KeyError, TypeError) as exc:
         raise DocumentError(f"snapshot document is missing or mistypes {exc}") from exc
+    except DocumentError:
+        raise
+    except ValueError as exc:
+        raise DocumentError(f"snapshot document is inconsistent: {exc}") from exc
     return Catalog(
         revision=knowledge.revision,
         knowledge=knowledge,

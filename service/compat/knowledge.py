@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
 
+from service.compat.requirements import Requirement
+from service.detect.plan import normalize_name
 from service.vocabulary import CONFIDENCES, VERDICT_ORDER, VERDICTS
 from service.vocabulary import SUPPORT_LEVELS as SUPPORTS
 
@@ -55,7 +56,9 @@ class PairFact:
 
     `versions` maps a library to the PEP 440 specifier from which the pair works, and
     `recommended_versions` to the specifier its maintainers recommend; library names are stored
-    normalized (PEP 503). Raises ValueError for an unknown verdict or confidence, for a == b,
+    normalized (PEP 503). `requirements` are the machine-readable form of what `settings` say
+    in words (see `service.compat.requirements`); a fact with requirements is judged by them.
+    Raises ValueError for an unknown verdict or confidence, for a == b,
     and for a specifier that is not PEP 440.
     """
 
@@ -70,6 +73,7 @@ class PairFact:
     since: str | None = None
     confidence: str = "high"
     sources: tuple[str, ...] = ()
+    requirements: tuple[Requirement, ...] = ()
 
     def __post_init__(self) -> None:
         if self.a == self.b:
@@ -90,7 +94,7 @@ class PairFact:
                 raise ValueError(
                     f"{self.a} + {self.b}: {specifier!r} for {library} is not a PEP 440 specifier"
                 ) from exc
-            checked[canonicalize_name(library)] = specifier.strip()
+            checked[normalize_name(library)] = specifier.strip()
         # A read-only copy: one Knowledge is shared by every request of the service.
         return MappingProxyType(checked)
 
@@ -227,6 +231,11 @@ class PairVerdict:
     def settings(self) -> tuple[str, ...]:
         """The settings the pair requires, or none."""
         return self.fact.settings if self.fact else ()
+
+    @property
+    def requirements(self) -> tuple[Requirement, ...]:
+        """The fact's structured requirements, or none."""
+        return self.fact.requirements if self.fact else ()
 
     @property
     def versions(self) -> Mapping[str, str]:

@@ -16,8 +16,12 @@ finding says "(low confidence)", and a compatible verdict, silent otherwise, bec
 (FTM106). An unknown or missing scenario cell is only `info`: a technique that suits a scenario
 poorly still runs, while an unverified pair may not. `compatible` facts are silent unless they
 list required settings (then FTM104, like caveats), are inherited (FTM108) or need versions;
-`not_applicable` facts are always silent. Library versions are checked only for `compatible` and
-`caveats` verdicts, the ones that claim the pair works from some version on.
+`not_applicable` facts are always silent. A `compatible` or `caveats` fact with structured
+requirements is judged by them instead of FTM104: each requirement the plan's settings violate is
+an error (FTM109) at the setting's line, each the files do not settle a warning (FTM110) naming
+the setting to add, and when all are met one note (FTM111) carries the caveats. Library versions
+are checked only for `compatible` and `caveats` verdicts, the ones that claim the pair works from
+some version on.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from service.compat.findings import (
     PAIR_INCOMPATIBLE,
     PAIR_INHERITED,
     PAIR_LOW_CONFIDENCE,
+    PAIR_REQUIREMENT_UNDETERMINED,
+    PAIR_REQUIREMENT_UNMET,
+    PAIR_REQUIREMENTS_MET,
     PAIR_UNKNOWN,
     PAIR_VERSION_BELOW_RECOMMENDED,
     PAIR_VERSION_UNMET,
@@ -57,8 +64,9 @@ from service.compat.knowledge import (
     pair_verdict,
     scenario_support,
 )
+from service.compat.requirements import Requirement, judged
 from service.compat.versions import BadVersion, Pin, parse_pins, satisfies, upgrade_fix
-from service.detect.plan import Location, Plan, PlannedTechnique
+from service.detect.plan import Location, Plan, PlannedSetting, PlannedTechnique
 from service.vocabulary import CONFIDENCES, VERDICT_ORDER, VERDICTS
 from service.vocabulary import SUPPORT_LEVELS as SUPPORTS
 
@@ -77,6 +85,7 @@ __all__ = [
     "PairFact",
     "PairVerdict",
     "Report",
+    "Requirement",
     "Rule",
     "Severity",
     "SupportVerdict",
@@ -116,7 +125,7 @@ def check_plan(knowledge: Knowledge, plan: Plan) -> Report:
     ids = sorted(located)
     leaves = [t for t in ids if not any(t in knowledge.ancestors(other) for other in ids)]
     findings = {
-        *_pair_findings(knowledge, ids, leaves, pins, located),
+        *_pair_findings(knowledge, ids, leaves, pins, located, plan.settings),
         *_scenario_findings(knowledge, leaves, scenarios, located),
     }
     ordered = tuple(sorted(findings, key=_order))
@@ -204,6 +213,7 @@ def _pair_findings(
     leaves: Sequence[str],
     pins: Mapping[str, Pin],
     located: Mapping[str, tuple[Location, ...]],
+    settings: Mapping[str, PlannedSetting],
 ) -> Iterator[Finding]:
     checked = [
         *combinations(leaves, 2),
@@ -234,6 +244,10 @@ def _pair_findings(
             x, y = head.inherited_from
             subject = f"{', '.join(f'{m.a} + {m.b}' for m in members)} (inherited from {x} + {y})"
         judgement = _judgement(fact, head, subject)
+        if fact.requirements and fact.verdict in ("compatible", "caveats"):
+            yield from _requirement_findings(fact, subject, techniques, settings, where)
+            if judgement is not None and judgement[0] == PAIR_CAVEATS:
+                judgement = _low_confidence(subject) if head.confidence == "low" else None
         if judgement is not None:
             rule, message, fix = judgement
             yield _finding(
@@ -266,12 +280,83 @@ def _judgement(
         apply = "apply the required settings" if fact.settings else None
         return PAIR_CAVEATS, f"{subject} combine only with {_care(fact)}{low}.", apply
     if low:
-        message = f"{subject} are recorded as compatible with low confidence; verify before use."
-        return PAIR_LOW_CONFIDENCE, message, None
+        return _low_confidence(subject)
     if head.inherited_from is not None:
         message = f"{subject} are assumed compatible; not verified for this pair."
         return PAIR_INHERITED, message, None
     return None
+
+
+def _low_confidence(subject: str) -> tuple[str, str, None]:
+    message = f"{subject} are recorded as compatible with low confidence; verify before use."
+    return PAIR_LOW_CONFIDENCE, message, None
+
+
+def _requirement_findings(
+    fact: PairFact,
+    subject: str,
+    techniques: tuple[str, ...],
+    settings: Mapping[str, PlannedSetting],
+    where: tuple[Location, ...],
+) -> Iterator[Finding]:
+    results = judged(fact.requirements, settings)
+    for requirement, status in results:
+        if status == "met":
+            continue
+        found = settings.get(requirement.setting)
+        evidence = requirement.sources or fact.sources
+        said = (requirement.text or requirement.wanted,)
+        if status == "unmet":
+            assert found is not None
+            here = (found.location,) if found.location else ()
+            yield _finding(
+                PAIR_REQUIREMENT_UNMET,
+                f"{requirement.setting} is {_value(found)}, but {subject} requires"
+                f" {requirement.wanted}.",
+                techniques,
+                evidence=evidence,
+                fix=f"set {requirement.wanted}",
+                locations=here + where,
+                settings=said,
+                details=(requirement.text,) if requirement.text else (),
+            )
+            continue
+        why = "is only guessed" if found is not None else "is not set by any file checked"
+        yield _finding(
+            PAIR_REQUIREMENT_UNDETERMINED,
+            f"{subject} requires {requirement.wanted}, but {requirement.setting} {why}.",
+            techniques,
+            evidence=evidence,
+            fix=f"add {requirement.wanted} to the config",
+            locations=where,
+            settings=said,
+            details=(requirement.text,) if requirement.text else (),
+        )
+    if all(status == "met" for _, status in results):
+        read = tuple(
+            s.location
+            for r in fact.requirements
+            if (s := settings.get(r.setting)) is not None and s.location is not None
+        )
+        yield _finding(
+            PAIR_REQUIREMENTS_MET,
+            f"{subject}: every required setting is met"
+            f" ({'; '.join(r.wanted for r in fact.requirements)}).",
+            techniques,
+            evidence=fact.sources,
+            locations=read + where,
+            settings=tuple(r.text or r.wanted for r in fact.requirements),
+            details=((fact.note,) if fact.note else ()) + fact.caveats,
+        )
+
+
+def _value(setting: PlannedSetting) -> str:
+    value = setting.value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ", ".join(value)
+    return str(value)
 
 
 def _care(fact: PairFact) -> str:

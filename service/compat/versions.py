@@ -10,10 +10,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from service.detect.plan import PlannedLibrary
+from service.detect.plan import PlannedLibrary, normalize_name
 
 
 class BadVersion(InvalidVersion):
@@ -41,12 +40,12 @@ def parse_pins(libraries: Iterable[PlannedLibrary]) -> Mapping[str, Pin]:
     that order wins.
     """
     pins: dict[str, Pin] = {}
-    for library in sorted(libraries, key=lambda lib: (canonicalize_name(lib.name), lib.name)):
+    for library in sorted(libraries, key=lambda lib: (normalize_name(lib.name), lib.name)):
         try:
             version = Version(library.version)
         except InvalidVersion as exc:
             raise BadVersion(library.name, library.version) from exc
-        pins.setdefault(canonicalize_name(library.name), Pin(library, version))
+        pins.setdefault(normalize_name(library.name), Pin(library, version))
     return pins
 
 
