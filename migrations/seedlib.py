@@ -184,3 +184,102 @@ def insert_technique(
     )
     after = fields | {"parent": data["parent"]}
     return {"op": "create", "kind": "technique", "id": slug, "before": None, "after": after}
+
+
+pair_version_requirements_t = sa.table(
+    "pair_version",
+    *(
+        sa.column(name, sa.JSON if name in (*JSON_PAIR_FIELDS, "requirements") else None)
+        for name in (
+            "low_id", "high_id", "valid_from", "valid_to", "verdict", "note", "caveats",
+            "settings", "versions", "recommended_versions", "since", "confidence", "sources",
+            "requirements",
+        )
+    ),
+)  # fmt: skip
+"""pair_version from migration 0008 on, with its `requirements` column."""
+
+
+entity_version_t = sa.table(
+    "entity_version",
+    sa.column("id", sa.Integer),
+    sa.column("kind", sa.String),
+    sa.column("slug", sa.String),
+    sa.column("data", sa.JSON),
+    sa.column("valid_from", sa.Integer),
+    sa.column("valid_to", sa.Integer),
+)
+"""Models, hardware, platforms and offerings (migration 0010 on): one JSON row per version."""
+
+
+def put_entity(
+    conn: sa.Connection, revision: int, kind: str, slug: str, data: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Write the current version of entity (kind, slug); return its diff entry, or None when
+    the data is unchanged.
+
+    An existing current row is closed and the diff lists only the fields that changed, before
+    and after, as admin writes record them.
+    """
+    t = entity_version_t
+    where = (t.c.kind == kind, t.c.slug == slug, t.c.valid_to.is_(None))
+    old = conn.execute(sa.select(t.c.data).where(*where)).scalar_one_or_none()
+    if isinstance(old, str):  # a JSON column read through a frozen table may come back as text
+        old = json.loads(old)
+    if old == data:
+        return None
+    if old is not None:
+        conn.execute(t.update().where(*where).values(valid_to=revision))
+    conn.execute(
+        t.insert().values(kind=kind, slug=slug, data=data, valid_from=revision, valid_to=None)
+    )
+    if old is None:
+        return {"op": "create", "kind": kind, "id": slug, "before": None, "after": data}
+    keys = [k for k in {**old, **data} if old.get(k) != data.get(k)]
+    return {
+        "op": "update",
+        "kind": kind,
+        "id": slug,
+        "before": {k: old.get(k) for k in keys},
+        "after": {k: data.get(k) for k in keys},
+    }
+
+
+def undo_entity_revision(conn: sa.Connection, number: int) -> None:
+    """Remove the entity rows revision `number` wrote, reopen those it closed, drop the
+    revision (downgrades of the data migrations that write only entities)."""
+    t = entity_version_t
+    conn.execute(t.delete().where(t.c.valid_from == number))
+    conn.execute(t.update().where(t.c.valid_to == number).values(valid_to=None))
+    conn.execute(revision_t.delete().where(revision_t.c.number == number))
+
+
+def write_entity_revision(
+    conn: sa.Connection,
+    number: int,
+    reason: str,
+    created_at: datetime,
+    entities: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Revision `number` writing every entity of a seed file (`{"kind", "id", "data"}` each,
+    in order); returns and stores its diff."""
+    insert_revision(conn, number, reason, created_at, diff=[])
+    diff = [
+        entry
+        for item in entities
+        if (entry := put_entity(conn, number, item["kind"], item["id"], item["data"]))
+    ]
+    conn.execute(revision_t.update().where(revision_t.c.number == number).values(diff=diff))
+    return diff
+
+
+def retire_entity(conn: sa.Connection, revision: int, kind: str, slug: str) -> dict[str, Any]:
+    """Close the current version of entity (kind, slug); return its `retire` diff entry, whose
+    `before` is the retired data."""
+    t = entity_version_t
+    where = (t.c.kind == kind, t.c.slug == slug, t.c.valid_to.is_(None))
+    old = conn.execute(sa.select(t.c.data).where(*where)).scalar_one()
+    if isinstance(old, str):
+        old = json.loads(old)
+    conn.execute(t.update().where(*where).values(valid_to=revision))
+    return {"op": "retire", "kind": kind, "id": slug, "before": old, "after": None}

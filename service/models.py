@@ -192,6 +192,9 @@ class PairVersion(SQLModel, table=True):
     since: str | None = Field(default=None, max_length=1000)
     confidence: str = Field(max_length=8)
     sources: list[str] = _json()
+    # Structured form of `settings` (see service.compat.requirements); NULL in rows written
+    # before migration 0008 added it, read as no requirements.
+    requirements: list[dict[str, Any]] | None = _json(nullable=True)
 
 
 class ApiKey(SQLModel, table=True):
@@ -232,3 +235,37 @@ def table_of(model: type[SQLModel]) -> sa.Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, sa.Table)
     return table
+
+
+ENTITY_KINDS = ("model", "hardware", "platform", "offering")
+"""The kinds of `entity_version` rows (see `service.offerings`)."""
+
+
+class EntityVersion(SQLModel, table=True):
+    """A model, hardware, platform or offering as it was between two revisions.
+
+    These four kinds share one table: their fields differ per kind and live in `data` (JSON,
+    validated by the wire schemas of `service.offerings`), while history (valid_from/valid_to),
+    `at=N`, diffs and reverts work alike for all of them. The slug is the identity: an old
+    name is kept as an alias in `data`, never by renaming the slug.
+    """
+
+    __tablename__ = "entity_version"
+    __table_args__ = (
+        sa.Index(
+            "uq_entity_version_current",
+            "kind",
+            "slug",
+            unique=True,
+            sqlite_where=sa.text("valid_to IS NULL"),
+            postgresql_where=sa.text("valid_to IS NULL"),
+        ),
+        sa.CheckConstraint("kind IN ('model', 'hardware', 'platform', 'offering')", name="kind"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    slug: str = Field(max_length=64)
+    data: dict[str, Any] = _json()
+    valid_from: int = _rev_fk(nullable=False)
+    valid_to: int | None = _rev_fk(nullable=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.admin.entities import entity_fields
 from service.admin.service import pair_fields
 from service.admin.writer import (
     SCENARIO_VERSIONS,
@@ -19,6 +20,7 @@ from service.admin.writer import (
 )
 from service.errors import Conflict, NotFound
 from service.history import service as history
+from service.offerings.service import KINDS as ENTITY_KINDS
 from service.snapshot import CellData, CellKey, pair_key
 
 CellRow = tuple[int, int, dict[str, Any] | None]
@@ -34,6 +36,8 @@ def _current(
     w: Writer, kind: str, ident: str, cells: dict[CellKey, CellData]
 ) -> dict[str, Any] | None:
     snap = w.snap
+    if kind in ENTITY_KINDS:
+        return entity_fields(w, kind, ident)
     if kind == "technique":
         t = snap.techniques.get(ident)
         return technique_fields(t) if t else None
@@ -91,7 +95,7 @@ def revert(w: Writer, number: int, diff: list[dict[str, Any]]) -> None:
             conflicts=conflicts[:100],
         )
     # Entities first (restored ones are needed by their cells and pairs), in reverse order.
-    ordered = [c for c in reversed(diff) if c["kind"] in ("technique", "scenario")] + [
+    ordered = [c for c in reversed(diff) if c["kind"] not in ("cell", "pair")] + [
         c for c in reversed(diff) if c["kind"] in ("cell", "pair")
     ]
     cell_rows: dict[tuple[int, int], CellRow] = {}
@@ -126,6 +130,9 @@ def _undo(
         w.record({"create": "retire", "retire": "create"}.get(op, "update"), kind, ident,
                  after, before if restored is not None else None)  # fmt: skip
         return
+    if kind in ENTITY_KINDS:
+        _undo_entity(w, change)
+        return
     put = w.put_technique if kind == "technique" else w.put_scenario
     retire = w.retire_technique_rows if kind == "technique" else w.retire_scenario_rows
     if op == "create":
@@ -143,9 +150,29 @@ def _undo(
         w.record("update", kind, current_id, after, before)
 
 
+def _undo_entity(w: Writer, change: dict[str, Any]) -> None:
+    """Undo one change to a model, hardware, platform or offering. Restoring a retired one
+    reuses its id: that is the one way an id comes back."""
+    op, kind, ident = change["op"], change["kind"], change["id"]
+    before, after = change["before"], change["after"]
+    if op == "create":
+        w.retire_entity(kind, ident)
+        w.record("retire", kind, ident, after, None)
+    elif op == "retire":
+        w.put_entity(kind, ident, before, replace=False)
+        w.record("create", kind, ident, None, before)
+    else:
+        # A field the update added reads as null before it, which reads the same as absent.
+        restored = (entity_fields(w, kind, ident) or {}) | before
+        w.put_entity(kind, ident, restored, replace=True)
+        w.record("update", kind, ident, after, before)
+
+
 def revert_revision(w: Writer, number: int) -> None:
     """Undo revision `number` in the revision `w` writes; 404 when it does not exist."""
-    diff = history.revision_diff(w.conn, number)
+    # The revision this write is making exists already (its row is written first): it is not
+    # one that can be reverted.
+    diff = history.revision_diff(w.conn, number) if number <= w.snap.revision else None
     if diff is None:
         raise NotFound(f"Revision {number} does not exist.", latest_revision=w.snap.revision)
     revert(w, number, diff)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from service.admin import bulk, revert, service
+from service.admin import bulk, entities, revert, service
 from service.admin import schemas as s
 from service.admin.deps import AdminOps, Writes
 from service.compat.schemas import PairWrite
@@ -21,8 +21,9 @@ from service.history import audit
 from service.history import schemas as hs
 from service.keys import KeyInfo, create_key_info, list_keys, revoke_key
 from service.models import MAX_INT
+from service.offerings import schemas as os_
 from service.vocabulary import Scope
-from service.web.deps import Limit, Offset
+from service.web.deps import Limit, Offset, next_link
 from service.web.problems import problem_responses
 from service.web.routing import DocumentedRoute
 
@@ -42,7 +43,9 @@ ScenarioId = Annotated[str, Path(description="Scenario id, alias or title.")]
 )
 def create_technique(writes: Writes, body: s.TechniqueCreate) -> s.WriteResult:
     """Add a technique."""
-    return writes.run(lambda w: service.create_technique(w, body))
+    return writes.run(
+        lambda w: service.create_technique(w, body), location=lambda _: f"/v1/techniques/{body.id}"
+    )
 
 
 @router.patch("/techniques/{technique_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
@@ -67,7 +70,9 @@ def delete_technique(writes: Writes, technique_id: TechniqueId) -> s.WriteResult
 )
 def create_scenario(writes: Writes, body: s.ScenarioCreate) -> s.WriteResult:
     """Add a scenario."""
-    return writes.run(lambda w: service.create_scenario(w, body))
+    return writes.run(
+        lambda w: service.create_scenario(w, body), location=lambda _: f"/v1/scenarios/{body.id}"
+    )
 
 
 @router.patch("/scenarios/{scenario_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
@@ -102,6 +107,73 @@ def set_pair(
 ) -> s.WriteResult:
     """Set what is known about combining two techniques (the order does not matter)."""
     return writes.run(lambda w: service.set_pair(w, technique_a, technique_b, body))
+
+
+EntityId = Annotated[
+    str,
+    Path(
+        pattern=r"^[a-z0-9][a-z0-9.-]{0,63}$",
+        description="The id: lower-case letters, digits, dots and dashes; at most 64 characters.",
+    ),
+]
+EntityName = Annotated[str, Path(description="Id or alias.")]
+
+
+def _put(writes: Writes, route: str, entity_id: str, body: entities.EntityWrite) -> s.WriteResult:
+    """A PUT that created the entity answers 201 with its Location; one that replaced it, 200."""
+    result = writes.run(lambda w: entities.put_entity(w, entity_id, body))
+    if result.created_revision is not None and result.changes[0].op == "create":
+        writes.response.status_code = status.HTTP_201_CREATED
+        writes.response.headers["Location"] = f"/v1/{route}/{entity_id}"
+    return result
+
+
+@router.put("/models/{model_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
+def set_model(writes: Writes, model_id: EntityId, body: os_.ModelWrite) -> s.WriteResult:
+    """Create a model, or replace it whole."""
+    return _put(writes, "models", model_id, body)
+
+
+@router.delete("/models/{model_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
+def delete_model(writes: Writes, model_id: EntityName) -> s.WriteResult:
+    """Retire a model: current reads stop showing it, history keeps it, its id stays taken."""
+    return writes.run(lambda w: entities.retire_entity(w, "model", model_id))
+
+
+@router.put("/hardware/{hardware_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
+def set_hardware(writes: Writes, hardware_id: EntityId, body: os_.HardwareWrite) -> s.WriteResult:
+    """Create a hardware kind, or replace it whole."""
+    return _put(writes, "hardware", hardware_id, body)
+
+
+@router.delete("/hardware/{hardware_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
+def delete_hardware(writes: Writes, hardware_id: EntityName) -> s.WriteResult:
+    """Retire a hardware kind: reads stop showing it, history keeps it, its id stays taken."""
+    return writes.run(lambda w: entities.retire_entity(w, "hardware", hardware_id))
+
+
+@router.put("/platforms/{platform_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
+def set_platform(writes: Writes, platform_id: EntityId, body: os_.PlatformWrite) -> s.WriteResult:
+    """Create a platform, or replace it whole."""
+    return _put(writes, "platforms", platform_id, body)
+
+
+@router.delete("/platforms/{platform_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
+def delete_platform(writes: Writes, platform_id: EntityName) -> s.WriteResult:
+    """Retire a platform: reads stop showing it, history keeps it, its id stays taken."""
+    return writes.run(lambda w: entities.retire_entity(w, "platform", platform_id))
+
+
+@router.put("/offerings/{offering_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
+def set_offering(writes: Writes, offering_id: EntityId, body: os_.OfferingWrite) -> s.WriteResult:
+    """Create an offering, or replace it whole; what it names must exist."""
+    return _put(writes, "offerings", offering_id, body)
+
+
+@router.delete("/offerings/{offering_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
+def delete_offering(writes: Writes, offering_id: EntityName) -> s.WriteResult:
+    """Retire an offering: reads stop showing it, history keeps it, its id stays taken."""
+    return writes.run(lambda w: entities.retire_entity(w, "offering", offering_id))
 
 
 MATRIX_PATCH_BODY: dict[str, Any] = {
@@ -151,7 +223,10 @@ def revert_revision(
     number: Annotated[int, Path(ge=1, le=MAX_INT, description="The revision to undo.")],
 ) -> s.WriteResult:
     """Make a new revision that undoes revision `number`."""
-    return writes.run(lambda w: revert.revert_revision(w, number))
+    return writes.run(
+        lambda w: revert.revert_revision(w, number),
+        location=lambda result: f"/v1/revisions/{result.revision}",
+    )
 
 
 def _key_read(info: KeyInfo) -> s.KeyRead:
@@ -171,13 +246,14 @@ def _key_read(info: KeyInfo) -> s.KeyRead:
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(401, 403, 409, 422),
 )
-def create_api_key(ops: AdminOps, body: s.KeyCreate) -> s.KeyCreated:
+def create_api_key(response: Response, ops: AdminOps, body: s.KeyCreate) -> s.KeyCreated:
     """Create an API key; the secret is in this response only."""
     scope = cast(Scope, body.scope)
     info, secret = ops.change(
         lambda conn: create_key_info(conn, body.name, scope, body.expires_in_days),
         lambda _: f"created key {body.name!r} ({body.scope})",
     )
+    response.headers["Location"] = "/v1/admin/keys"
     return s.KeyCreated(**_key_read(info).model_dump(), key=secret)
 
 
@@ -199,6 +275,8 @@ def revoke_api_key(ops: AdminOps, name: str) -> s.KeyRead:
 
 @admin.get("/audit", response_model=hs.AuditList, responses=problem_responses(401, 403, 422))
 def list_audit(
+    request: Request,
+    response: Response,
     ops: AdminOps,
     limit: Limit,
     key: Annotated[str | None, Query(description="Only attempts by this key name.")] = None,
@@ -215,4 +293,6 @@ def list_audit(
 ) -> hs.AuditList:
     """List write attempts, accepted and refused, newest first."""
     where = audit.AuditFilter(key, action, outcome, status_code, since, until)
-    return ops.read(lambda conn: audit.list_entries(conn, where, limit, offset))
+    found = ops.read(lambda conn: audit.list_entries(conn, where, limit, offset))
+    next_link(request, response, found.total, limit, offset)
+    return found

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from service.catalog.schemas import Fact, Library, Paper
 from service.history.schemas import Change
 from service.vocabulary import Category, ScenarioKind, Support
-from service.wire import Input, Output
+from service.wire import Input, Output, one_script
 
 Slug = Annotated[
     str,
@@ -20,7 +20,11 @@ Slug = Annotated[
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 LongText = Annotated[str, StringConstraints(max_length=4000)]
 Source = Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True)]
-Alias = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Alias = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, strip_whitespace=True),
+    AfterValidator(one_script),
+]
 
 
 class TechniqueCreate(Input):

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
 
 from service.admin import schemas as s
 from service.admin.bulk import CellEdit, RowError
@@ -21,7 +20,9 @@ from service.admin.writer import (
 )
 from service.catalog import service as catalog
 from service.compat import service as compat
+from service.compat.requirements import requirement_fields, requirement_from
 from service.compat.schemas import PairWrite
+from service.detect.plan import SETTINGS, normalize_name
 from service.errors import Conflict, InvalidInput, closest
 from service.snapshot import CellData, PairData, Snapshot, TechniqueData, pair_key
 
@@ -195,7 +196,8 @@ def set_pair(w: Writer, a_value: str, b_value: str, body: PairWrite) -> None:
                         "input": specifier,
                     }],
                 ) from None  # fmt: skip
-        after[field] = {canonicalize_name(k): v.strip() for k, v in after[field].items()}
+        after[field] = {normalize_name(k): v.strip() for k, v in after[field].items()}
+    after["requirements"] = _requirements(after["requirements"])
     first, second = (a, b) if a.key < b.key else (b, a)
     ident = f"{first.id}+{second.id}"
     current = w.snap.pairs.get(pair_key(a.id, b.id))
@@ -207,6 +209,25 @@ def set_pair(w: Writer, a_value: str, b_value: str, body: PairWrite) -> None:
     if changed_after:
         w.put_pair(a.key, b.key, after)
         w.record("update", "pair", ident, changed_before, changed_after)
+
+
+def _requirements(given: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stored form of a pair's requirements (only the operator given), each checked."""
+    stored: list[dict[str, Any]] = []
+    for index, item in enumerate(given):
+        try:
+            stored.append(requirement_fields(requirement_from(item)))
+        except ValueError as exc:
+            raise InvalidInput(
+                f"Requirement {index} is not valid: {exc}.",
+                errors=[{
+                    "location": f"body.requirements.{index}.setting",
+                    "message": str(exc),
+                    "input": item.get("setting"),
+                    "allowed": sorted(SETTINGS),
+                }],
+            ) from None  # fmt: skip
+    return stored
 
 
 def create_scenario(w: Writer, body: s.ScenarioCreate) -> None:

@@ -21,6 +21,7 @@ from service.db import current_revision
 from service.errors import InvalidInput, PreconditionFailed
 from service.models import (
     CellVersion,
+    EntityVersion,
     PairVersion,
     Revision,
     Scenario,
@@ -39,6 +40,7 @@ SCENARIOS = table_of(Scenario)
 SCENARIO_VERSIONS = table_of(ScenarioVersion)
 CELL_VERSIONS = table_of(CellVersion)
 PAIR_VERSIONS = table_of(PairVersion)
+ENTITY_VERSIONS = table_of(EntityVersion)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +240,31 @@ class Writer:
                     low_id=low, high_id=high, valid_from=self.number, **fields
                 )
             )
+
+    def put_entity(self, kind: str, slug: str, data: dict[str, Any], *, replace: bool) -> None:
+        """Write the version row of model, hardware, platform or offering `slug` (closing the
+        current one when `replace`); `data` is its stored JSON, without `id`."""
+        reject_unstorable(data, "body")
+        if replace:
+            self.retire_entity(kind, slug)
+        self.conn.execute(
+            ENTITY_VERSIONS.insert().values(
+                kind=kind, slug=slug, data=data, valid_from=self.number, valid_to=None
+            )
+        )
+
+    def retire_entity(self, kind: str, slug: str) -> None:
+        """Close the current version of entity (kind, slug); its slug stays taken."""
+        self._close(ENTITY_VERSIONS, ENTITY_VERSIONS.c.kind == kind, ENTITY_VERSIONS.c.slug == slug)
+
+    def entity_slug_ever_used(self, kind: str, slug: str) -> bool:
+        """True when any version of `kind`, current or retired, ever had this slug."""
+        found = self.conn.execute(
+            sa.select(ENTITY_VERSIONS.c.id)
+            .where(ENTITY_VERSIONS.c.kind == kind, ENTITY_VERSIONS.c.slug == slug)
+            .limit(1)
+        )
+        return found.first() is not None
 
     def slug_ever_used(self, table: sa.Table, slug: str) -> bool:
         """True when any version, current or retired, ever carried this slug."""

@@ -11,6 +11,7 @@ from service.snapshot.cells import CellIndex
 from service.snapshot.data import (
     CellData,
     CellKey,
+    EntityData,
     PairData,
     ScenarioData,
     Snapshot,
@@ -25,6 +26,7 @@ __all__ = [
     "CellData",
     "CellIndex",
     "CellKey",
+    "EntityData",
     "PairData",
     "ScenarioData",
     "Snapshot",

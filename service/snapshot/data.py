@@ -70,6 +70,19 @@ class PairData:
     confidence: str
     sources: tuple[str, ...]
     since_revision: int
+    requirements: tuple[Mapping[str, Any], ...] = ()
+    """Structured requirements in their stored form (see `service.compat.requirements`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntityData:
+    """A model, hardware, platform or offering: its kind, id, fields (the JSON stored for it,
+    validated by `service.offerings.schemas`; read-only) and the revision that last changed it."""
+
+    kind: str
+    id: str
+    data: Mapping[str, Any]
+    since_revision: int
 
 
 def pair_key(a: str, b: str) -> tuple[str, str]:
@@ -104,6 +117,8 @@ class Snapshot:
     scenarios: dict[str, ScenarioData]
     cells: CellIndex
     pairs: dict[tuple[str, str], PairData] = field(default_factory=dict)
+    entities: dict[str, dict[str, EntityData]] = field(default_factory=dict)
+    """Models, hardware, platforms and offerings by kind, then id (in id order)."""
     technique_lookup: dict[str, str] = field(default_factory=dict)
     scenario_lookup: dict[str, str] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict)

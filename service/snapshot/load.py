@@ -8,13 +8,27 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from service.models import PairVersion, ScenarioVersion, TechniqueVersion, table_of
+from service.models import (
+    EntityVersion,
+    PairVersion,
+    ScenarioVersion,
+    TechniqueVersion,
+    table_of,
+)
 from service.snapshot.cells import CellIndex, valid_at
-from service.snapshot.data import PairData, ScenarioData, Snapshot, TechniqueData, pair_key
+from service.snapshot.data import (
+    EntityData,
+    PairData,
+    ScenarioData,
+    Snapshot,
+    TechniqueData,
+    pair_key,
+)
 
 _TECHNIQUE_VERSIONS = table_of(TechniqueVersion)
 _SCENARIO_VERSIONS = table_of(ScenarioVersion)
 _PAIR_VERSIONS = table_of(PairVersion)
+_ENTITY_VERSIONS = table_of(EntityVersion)
 
 
 def _changed_keys(
@@ -147,8 +161,33 @@ def _load_pairs(
             confidence=r.confidence,
             sources=tuple(r.sources),
             since_revision=r.valid_from,
+            requirements=tuple(r.requirements or ()),
         )
     return pairs
+
+
+def _load_others(conn: sa.Connection, at: int) -> dict[str, dict[str, EntityData]]:
+    """Models, hardware, platforms and offerings valid at `at` (hundreds at most: all of them
+    are read whenever one changed)."""
+    ev = _ENTITY_VERSIONS
+    entities: dict[str, dict[str, EntityData]] = {}
+    for r in conn.execute(
+        sa.select(ev).where(valid_at(ev, at)).order_by(ev.c.kind, ev.c.slug)
+    ).all():
+        entities.setdefault(r.kind, {})[r.slug] = EntityData(r.kind, r.slug, r.data, r.valid_from)
+    return entities
+
+
+def _others_changed(conn: sa.Connection, after: int, upto: int) -> bool:
+    ev = _ENTITY_VERSIONS
+    found = conn.execute(
+        sa.select(ev.c.id)
+        .where(
+            sa.or_(ev.c.valid_from.between(after + 1, upto), ev.c.valid_to.between(after + 1, upto))
+        )
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def load_snapshot(
@@ -172,6 +211,10 @@ def load_snapshot(
         pairs = reuse.pairs
     else:
         pairs = _load_pairs(conn, revision, techniques)
+    if reuse is not None and not _others_changed(conn, reuse.revision, revision):
+        entities = reuse.entities
+    else:
+        entities = _load_others(conn, revision)
     shared: dict[str, Any] = {}
     if kept and reuse is not None:
         shared = {
@@ -185,5 +228,6 @@ def load_snapshot(
         scenarios=scenarios,
         cells=CellIndex(engine, revision, techniques, scenarios),
         pairs=pairs,
+        entities=entities,
         **shared,
     )
