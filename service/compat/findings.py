@@ -42,9 +42,19 @@ PAIR_UNKNOWN = "FTM105"
 PAIR_LOW_CONFIDENCE = "FTM106"
 PAIR_VERSION_BELOW_RECOMMENDED = "FTM107"
 PAIR_INHERITED = "FTM108"
+PAIR_REQUIREMENT_UNMET = "FTM109"
+PAIR_REQUIREMENT_UNDETERMINED = "FTM110"
+PAIR_REQUIREMENTS_MET = "FTM111"
 SCENARIO_UNSUPPORTED = "FTM201"
 SCENARIO_PARTIAL = "FTM202"
 SCENARIO_UNKNOWN = "FTM203"
+MODEL_RETIRED = "FTM301"
+OFFERING_CANNOT_TUNE_MODEL = "FTM302"
+OFFERING_LACKS_TECHNIQUE = "FTM303"
+MODEL_NOT_IN_CATALOG = "FTM304"
+FIT_EXCEEDED = "FTM401"
+FIT_LOW_HEADROOM = "FTM402"
+FIT_NOT_CHECKED = "FTM403"
 
 RULES: Mapping[str, Rule] = MappingProxyType(
     {
@@ -123,6 +133,35 @@ RULES: Mapping[str, Rule] = MappingProxyType(
             "Nothing has to change: the note says that this exact pair was not verified. A note"
             " never fails the check.",
         ),
+        PAIR_REQUIREMENT_UNMET: Rule(
+            "pair-requirement-unmet",
+            "error",
+            "A setting of the plan violates what a pair of the plan requires.",
+            "The pair's fact lists a structured requirement on a setting (for example"
+            " fsdp.use_orig_params = false for QLoRA with FSDP), and the setting read from the"
+            " config has another value. The first location is the offending setting's line.",
+            "Change the setting as the fix line says; the detail line says why the pair needs"
+            " it and the evidence lines cite where that is documented.",
+        ),
+        PAIR_REQUIREMENT_UNDETERMINED: Rule(
+            "pair-requirement-undetermined",
+            "warning",
+            "Whether the plan meets a pair's required setting cannot be told from its files.",
+            "The pair's fact lists a structured requirement on a setting that no file given to"
+            " the check sets, or whose value was only guessed (from a file name, say), so the"
+            " check cannot tell whether it is met.",
+            "Add the setting the fix line names to the config (or pass the config that sets"
+            " it, such as the DeepSpeed JSON or Accelerate config the training config uses).",
+        ),
+        PAIR_REQUIREMENTS_MET: Rule(
+            "pair-requirements-met",
+            "info",
+            "A pair's required settings are all met by the plan.",
+            "The pair's fact lists structured requirements and every one was read from the"
+            " configs and met. Such a fact raises no pair-caveats warning: its caveats are"
+            " shown as the detail lines of this note.",
+            "Nothing has to change. A note never fails the check.",
+        ),
         SCENARIO_UNSUPPORTED: Rule(
             "scenario-unsupported",
             "error",
@@ -150,6 +189,68 @@ RULES: Mapping[str, Rule] = MappingProxyType(
             " (ftmatrix check --scenario): the cell is unknown or was never set.",
             "Nothing has to change. A note never fails the check.",
         ),
+        # FTM301-FTM304: service.offerings.rules finds them (its OFFERING_RULES say the same).
+        MODEL_RETIRED: Rule(
+            "model-retired",
+            "warning",
+            "The plan's base model is retired or deprecated where the catalog tracks it.",
+            "The model's lifecycle in the data is `retired` or `deprecated`; the message gives"
+            " the date and where the status holds (e.g. the Microsoft Foundry model catalog).",
+            "Move to the replacement the finding names, or confirm your platform still serves it.",
+        ),
+        OFFERING_CANNOT_TUNE_MODEL: Rule(
+            "offering-cannot-tune-model",
+            "error",
+            "The offering the plan names cannot fine-tune its base model.",
+            "The offering lists the model as not supported or retired there (with the date), or"
+            " does not list it and fine-tunes no model beyond its list.",
+            "Pick an offering that lists the model (`GET /v1/where?model=...`), or another model.",
+        ),
+        OFFERING_LACKS_TECHNIQUE: Rule(
+            "offering-lacks-technique",
+            "error",
+            "The offering the plan names does not offer one of its techniques.",
+            "A technique of the plan is not among the offering's techniques in the data.",
+            "Use a technique the offering offers, or an offering that offers this one.",
+        ),
+        MODEL_NOT_IN_CATALOG: Rule(
+            "model-not-in-catalog",
+            "info",
+            "The plan's base model is not in the catalog, so model checks were skipped.",
+            "No catalog model has this id or alias (Hugging Face repo ids are aliases).",
+            "Nothing to fix; add the model to the data if checks should cover it.",
+        ),
+        # FTM401-FTM403: service.compat.fit, when the check names the GPU (--gpu / hardware).
+        FIT_EXCEEDED: Rule(
+            "does-not-fit",
+            "error",
+            "The plan's estimated memory per GPU exceeds the memory of the GPU it names.",
+            "The ftmatrix estimate (model states, activations, quantization constants, CUDA"
+            " context and fragmentation allowances) of the plan's model and settings is above"
+            " the GPU's memory in the data; the message names the largest component.",
+            "Apply the change the fix line names, the cheapest that fits (a higher ZeRO stage,"
+            " offload, gradient checkpointing, QLoRA, a smaller micro-batch), or use more GPUs.",
+        ),
+        FIT_LOW_HEADROOM: Rule(
+            "low-headroom",
+            "warning",
+            "The plan fits its GPU by the estimate, but with under 10% of the memory to spare.",
+            "The ftmatrix estimate of the plan is below the GPU's memory, but leaves less than"
+            " 10% of it free: the allowances are rules of thumb, so the job may still run out"
+            " of memory.",
+            "Apply the change the fix line names to get back a 10% margin, or verify the job"
+            " with a short trial run before relying on it.",
+        ),
+        FIT_NOT_CHECKED: Rule(
+            "fit-not-checked",
+            "info",
+            "Whether the plan fits its GPU could not be estimated.",
+            "The check names a GPU, but the plan's model is not named, not in the catalog or"
+            " has no architecture shape in the data, the GPU's memory is not in the data, or"
+            " the estimator cannot count the plan's settings; the message says which.",
+            "Name a catalog model with a shape (--model), or estimate it with params and shape"
+            " through POST /v1/estimates. A note never fails the check.",
+        ),
     }
 )
 
@@ -160,7 +261,8 @@ class Finding:
 
     `rule` is a key of RULES and `severity` its severity; `message` is one sentence; `evidence`
     holds source URLs; `fix` a suggested change; `locations` point at the config lines of the
-    techniques and pins involved; `settings` are the settings a pair requires (FTM104 only);
+    techniques and pins involved (for FTM109 the offending setting first); `settings` are the
+    settings a pair requires (FTM104, and the requirement rules FTM109-FTM111);
     `details` the longer text behind the message (the fact's note, then its caveats).
     """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from service.vocabulary import Confidence, Verdict
 from service.wire import Input, Output
@@ -12,6 +12,36 @@ from service.wire import Input, Output
 Text = Annotated[str, StringConstraints(max_length=4000)]
 Source = Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True)]
 Specifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+Scalar = str | bool | int | float
+SettingName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class Requirement(Input):
+    """A condition a pair puts on one canonical setting (e.g. `fsdp.use_orig_params`): exactly
+    one of `equals`, `one_of`, `not_equals` or `absent: true`."""
+
+    setting: SettingName = Field(description="Canonical setting name, e.g. fsdp.use_orig_params.")
+    equals: Scalar | None = None
+    one_of: list[Scalar] | None = Field(default=None, min_length=1, max_length=20)
+    not_equals: Scalar | None = None
+    absent: bool | None = Field(default=None, description="true: the setting must be unset.")
+    text: Text = ""
+    sources: list[Source] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> Requirement:
+        given = [
+            op
+            for op in ("equals", "one_of", "not_equals", "absent")
+            if getattr(self, op) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError("give exactly one of equals, one_of, not_equals, absent")
+        if self.absent is False:
+            raise ValueError("absent must be true when given")
+        return self
 
 
 class PairWrite(Input):
@@ -29,6 +59,11 @@ class PairWrite(Input):
     since: Text | None = None
     confidence: Confidence = Confidence.high
     sources: list[Source] = Field(default_factory=list, max_length=50)
+    requirements: list[Requirement] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The required settings in machine-readable form; checks judge plans by them.",
+    )
 
 
 class PairRead(Output):
@@ -46,6 +81,9 @@ class PairRead(Output):
     confidence: Confidence
     sources: list[str]
     since_revision: int
+    requirements: list[dict[str, Any]] = Field(
+        description="Structured requirements: setting, one operator, text, sources."
+    )
 
 
 class PairList(Output):
@@ -69,6 +107,7 @@ class PairJudgement(Output):
     versions: dict[str, str]
     recommended_versions: dict[str, str]
     sources: list[str]
+    requirements: list[dict[str, Any]]
 
 
 class Compatibility(Output):
@@ -96,13 +135,52 @@ class PlannedLibraryIn(Input):
     key: str | None = Field(default=None, max_length=200)
 
 
+class PlannedSettingIn(Input):
+    value: Scalar | list[str] | None = Field(description="The value, as a config reader gives it.")
+    file: str | None = Field(default=None, max_length=1000)
+    line: int | None = Field(default=None, ge=1)
+    key: str | None = Field(default=None, max_length=200)
+    guessed: bool = Field(default=False, description="Inferred, not read: decides nothing.")
+
+
+class PlannedModelIn(Input):
+    name: str = Field(
+        min_length=1, max_length=500, description="Catalog id or alias, or a Hugging Face repo id."
+    )
+    file: str | None = Field(default=None, max_length=1000)
+    line: int | None = Field(default=None, ge=1)
+    key: str | None = Field(default=None, max_length=200)
+
+
 class CheckRequest(Input):
-    """A training plan: its techniques, optionally what it is for and its library pins."""
+    """A training plan: its techniques, optionally what it is for, its library pins and the
+    settings detected in its configs (canonical names, as `ftmatrix check` reports them), its
+    base model, and where it is to run (offering, hardware and GPU count)."""
 
     techniques: list[str | PlannedTechniqueIn] = Field(min_length=1, max_length=100)
     scenarios: list[str] = Field(default_factory=list, max_length=50)
     libraries: dict[str, str | PlannedLibraryIn] = Field(
         default_factory=dict, max_length=500, description="Library -> pinned version."
+    )
+    settings: dict[SettingName, PlannedSettingIn] = Field(
+        default_factory=dict,
+        max_length=200,
+        description="Canonical setting name (e.g. fsdp.use_orig_params) -> value and location.",
+    )
+    model: str | PlannedModelIn | None = Field(
+        default=None, description="The base model: model and offering rules (FTM301-FTM304)."
+    )
+    offering: str | None = Field(
+        default=None, max_length=200, description="Offering or platform id, e.g. kaito."
+    )
+    hardware: str | None = Field(
+        default=None, max_length=200, description="Hardware id: the fit rules (FTM401-FTM403)."
+    )
+    gpus: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="GPUs of `hardware`; null: train.gpus, else 1.",
     )
 
 

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import combinations
 from typing import Any
 
-from packaging.utils import canonicalize_name
 from pydantic import TypeAdapter
 
 from service.compat import document, rules
 from service.compat import schemas as s
 from service.compat.knowledge import CellFact, Knowledge
-from service.detect.plan import Location, Plan, PlannedLibrary, PlannedTechnique
+from service.compat.modelchecks import Placement, model_findings, problems, with_findings
+from service.compat.requirements import requirement_fields
+from service.detect.plan import (
+    SETTINGS,
+    Location,
+    Plan,
+    PlannedLibrary,
+    PlannedModel,
+    PlannedSetting,
+    PlannedTechnique,
+    SettingValue,
+    normalize_name,
+)
 from service.errors import InvalidInput, unknown_id
+from service.offerings import service as offerings
 from service.snapshot import CellData, PairData, Snapshot
 from service.vocabulary import Confidence, Verdict
 
@@ -43,6 +56,7 @@ def _document(snap: Snapshot, cells: Iterable[CellData]) -> dict[str, Any]:
             for c in cells
         ],
         "pairs": [pair_fields(p) for p in snap.pairs.values()],
+        **offerings.export_entities(snap),
     }
 
 
@@ -91,6 +105,7 @@ def pair_fields(p: PairData) -> dict[str, Any]:
         "since": p.since,
         "confidence": p.confidence,
         "sources": list(p.sources),
+        "requirements": [dict(r) for r in p.requirements],
     }
 
 
@@ -140,6 +155,7 @@ def judgement(verdict: rules.PairVerdict) -> s.PairJudgement:
         versions=dict(verdict.versions),
         recommended_versions=dict(verdict.recommended_versions),
         sources=list(verdict.sources),
+        requirements=[requirement_fields(r) for r in verdict.requirements],
     )
 
 
@@ -162,7 +178,9 @@ def compatibility(snap: Snapshot, values: Sequence[str]) -> s.Compatibility:
     )
 
 
-def _location(item: s.PlannedTechniqueIn | s.PlannedLibraryIn) -> Location | None:
+def _location(
+    item: s.PlannedTechniqueIn | s.PlannedLibraryIn | s.PlannedSettingIn | s.PlannedModelIn,
+) -> Location | None:
     return Location(item.file, item.line, item.key) if item.file else None
 
 
@@ -202,8 +220,35 @@ def to_plan(snap: Snapshot, body: s.CheckRequest) -> Plan:
             plan.scenarios.append(found)
     for name, pin in body.libraries.items():
         pinned = pin if isinstance(pin, s.PlannedLibraryIn) else s.PlannedLibraryIn(version=pin)
-        library = PlannedLibrary(canonicalize_name(name), pinned.version, _location(pinned))
+        library = PlannedLibrary(normalize_name(name), pinned.version, _location(pinned))
         plan.libraries[library.name] = library
+    for name, given in body.settings.items():
+        if name not in SETTINGS:
+            errors.append(
+                {
+                    "location": f"body.settings.{name}",
+                    "message": f"unknown setting {name!r}",
+                    "input": name,
+                    "did_you_mean": _closest_setting(name),
+                    "allowed": sorted(SETTINGS),
+                }
+            )
+            continue
+        read: SettingValue = tuple(given.value) if isinstance(given.value, list) else given.value
+        plan.add_setting(PlannedSetting(name, read, _location(given), given.guessed))
+    if body.model is not None:
+        named = body.model if isinstance(body.model, s.PlannedModelIn) else None
+        name = named.name if named else str(body.model)
+        plan.model = PlannedModel(name, _location(named) if named else None)
+    for problem in problems(entity_document(snap), placement(body)):
+        errors.append(
+            {
+                "location": f"body.{problem.field}",
+                "message": problem.message,
+                "did_you_mean": None,
+                "allowed": list(problem.allowed),
+            }
+        )
     if errors:
         raise InvalidInput(
             f"{len(errors)} value(s) of the plan are not known.",
@@ -212,6 +257,23 @@ def to_plan(snap: Snapshot, body: s.CheckRequest) -> Plan:
                if len(errors) == 1 else {}),
         )  # fmt: skip
     return plan
+
+
+def placement(body: s.CheckRequest) -> Placement:
+    """Where the request says the plan runs (its model travels in the plan itself)."""
+    return Placement(offering=body.offering, hardware=body.hardware, gpus=body.gpus)
+
+
+def entity_document(snap: Snapshot) -> dict[str, Any]:
+    """The models, hardware, platforms and offerings of `snap` as the snapshot document holds
+    them: what `model_findings` reads offline from the exported file."""
+    result: dict[str, Any] = snap.memo("compat.entities", lambda: offerings.export_entities(snap))
+    return result
+
+
+def _closest_setting(name: str) -> str | None:
+    found = difflib.get_close_matches(name, list(SETTINGS), n=1, cutoff=0.5)
+    return found[0] if found else None
 
 
 def report_out(report: rules.Report, plan: Plan) -> s.CheckReport:
@@ -242,10 +304,12 @@ def report_out(report: rules.Report, plan: Plan) -> s.CheckReport:
 
 
 def check(snap: Snapshot, body: s.CheckRequest) -> s.CheckReport:
-    """Check a plan against `snap`: pairs, versions, declared scenarios."""
+    """Check a plan against `snap`: pairs, versions, declared scenarios, and its model,
+    offering and fit on the hardware named."""
     plan = to_plan(snap, body)
     try:
         report = rules.check_plan(knowledge_for(snap, plan.scenarios), plan)
+        report = with_findings(report, model_findings(entity_document(snap), plan, placement(body)))
     except rules.BadVersion as exc:
         raise InvalidInput(
             f"{exc.value!r} is not a valid version of {exc.library} (PEP 440).",

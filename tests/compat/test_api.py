@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from service.compat import document, rules
 from service.compat.service import report_out
-from service.detect.plan import Plan, PlannedLibrary, PlannedTechnique
+from service.detect.plan import Location, Plan, PlannedLibrary, PlannedSetting, PlannedTechnique
 from tests.helpers import Headers, audit_rows
 from tests.published import CURRENT
 
@@ -47,7 +47,7 @@ def test_qlora_with_zero_3_has_caveats_and_settings(client: TestClient) -> None:
 def test_inherited_facts_are_shown_as_such(client: TestClient) -> None:
     pair = client.get("/v1/pairs/dora/zero-offload").json()
     assert pair["inherited_from"] == ["lora", "zero-offload"]
-    assert pair["verdict"] == "caveats"
+    assert pair["verdict"] == "compatible"
     assert pair["confidence"] == "medium"
 
 
@@ -237,3 +237,51 @@ def test_new_pairs_and_bad_pair_writes(client: TestClient, h: Headers) -> None:
     )
     assert verdict.status_code == 422
     assert "incompatible" in verdict.json()["allowed"]
+
+
+def test_checks_judge_the_settings_sent_like_the_offline_check(client: TestClient) -> None:
+    settings = {
+        "fsdp.use_orig_params": {"value": True, "file": "accelerate.yaml", "line": 9},
+        "fsdp.cpu_ram_efficient_loading": {"value": True, "file": "accelerate.yaml", "line": 5},
+    }
+    body = check(client, {"techniques": ["qlora", "fsdp"], "settings": settings})
+    assert body["verdict"] == "fail"
+    [unmet] = [f for f in body["findings"] if f["rule"] == "FTM109"]
+    assert unmet["name"] == "pair-requirement-unmet"
+    assert unmet["locations"][0] == {"file": "accelerate.yaml", "line": 9, "key": None}
+    catalog = document.load(client.get("/v1/export").json())
+    plan = Plan(techniques=[PlannedTechnique("qlora"), PlannedTechnique("fsdp")])
+    for name, given in settings.items():
+        where = Location(str(given["file"]), int(str(given["line"])))
+        plan.add_setting(PlannedSetting(name, bool(given["value"]), where))
+    offline = report_out(rules.check_plan(catalog.knowledge, plan), plan).model_dump()
+    assert body == offline
+    bad = client.post(
+        "/v1/checks", json={"techniques": ["fsdp"], "settings": {"fsdp.use_orig_param": {}}}
+    )
+    assert bad.status_code == 422
+
+
+def test_pair_requirements_are_written_checked_and_served(client: TestClient, h: Headers) -> None:
+    pair = client.get("/v1/pairs/qlora/fsdp").json()
+    assert [r["setting"] for r in pair["requirements"]] == [
+        "fsdp.cpu_ram_efficient_loading",
+        "fsdp.use_orig_params",
+    ]
+    fact = {
+        "verdict": "compatible",
+        "sources": ["https://x.test/doc"],
+        "requirements": [{"setting": "precision", "one_of": ["bf16", "fp32"], "text": "t"}],
+    }
+    written = client.put("/v1/pairs/zero-1/dora", json=fact, headers=h())
+    assert written.status_code == 200, written.text
+    stored = client.get("/v1/pairs/dora/zero-1").json()["requirements"]
+    assert stored == [
+        {"setting": "precision", "one_of": ["bf16", "fp32"], "text": "t", "sources": []}
+    ]
+    unknown = {**fact, "requirements": [{"setting": "nope", "equals": 1}]}
+    refused = client.put("/v1/pairs/zero-2/dora", json=unknown, headers=h(rev=CURRENT + 1))
+    assert refused.status_code == 422
+    two = {**fact, "requirements": [{"setting": "precision", "equals": "bf16", "absent": True}]}
+    refused = client.put("/v1/pairs/zero-2/dora", json=two, headers=h(rev=CURRENT + 1))
+    assert refused.status_code == 422
