@@ -51,6 +51,32 @@ class Settings(BaseSettings):
         default_factory=list,
         description='Origins allowed by CORS, as JSON (e.g. ["https://dash.example"]); none: off.',
     )
+    trusted_proxies: str = Field(
+        default="",
+        description=(
+            "Addresses (comma-separated IPs or CIDRs, as uvicorn's forwarded_allow_ips) whose "
+            "X-Forwarded-For and X-Forwarded-Proto are believed; none by default, so no client "
+            "can set the address the audit log records."
+        ),
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest total of request headers; 431 past it."
+    )
+    keep_alive_timeout: int = Field(
+        default=5, ge=1, description="Seconds an idle keep-alive connection stays open."
+    )
+    limit_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="Connections (plus tasks) past which uvicorn answers 503; none: no limit.",
+    )
+    metrics_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Directory where each worker writes its metric totals, so that any worker's "
+            "/metrics adds up all of them; `ftmatrix serve` makes one for its workers."
+        ),
+    )
     log_level: Annotated[LogLevel, BeforeValidator(_log_level)] = Field(
         default="INFO", description="Level of the JSON logs (any case; WARN and FATAL too)."
     )

@@ -92,6 +92,12 @@ class NotFound(ProblemError):
     title = "Not found"
 
 
+class MethodNotAllowed(ProblemError):
+    status = 405
+    slug = "method-not-allowed"
+    title = "Method not allowed"
+
+
 class NotAcceptable(ProblemError):
     status = 406
     slug = "not-acceptable"
@@ -147,6 +153,10 @@ def closest(value: str, candidates: Iterable[str]) -> str | None:
     return pool[match[0]] if match else None
 
 
+LIST_ROUTES = {"technique": "/v1/techniques", "scenario": "/v1/scenarios"}
+"""Where the full list of valid ids of a kind is, for answers too long to carry it."""
+
+
 def unknown_id(kind: str, value: str, spellings: Mapping[str, str]) -> NotFound:
     """A 404 for an unknown technique or scenario: the valid ids and the closest one.
 
@@ -158,6 +168,7 @@ def unknown_id(kind: str, value: str, spellings: Mapping[str, str]) -> NotFound:
     return NotFound(
         f"No {kind} with id or alias {value!r}.",
         allowed=valid,
+        allowed_url=LIST_ROUTES.get(kind),
         did_you_mean=spellings[guess] if guess is not None else None,
     )
 
@@ -169,6 +180,7 @@ PROBLEM_CLASSES: dict[int, type[ProblemError]] = {
         Unauthorized,
         Forbidden,
         NotFound,
+        MethodNotAllowed,
         NotAcceptable,
         Conflict,
         PreconditionFailed,

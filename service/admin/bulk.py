@@ -15,12 +15,14 @@ What "keep" and "clear" mean for note and sources:
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from service.catalog.render import unneutralize
 from service.vocabulary import SUPPORT_LEVELS
 
 CSV_COLUMNS = ("scenario", "technique", "support", "note", "sources")
@@ -249,8 +251,10 @@ def _csv_row(b: _Builder, row: int, record: dict[str, str]) -> None:
         b.error(row, key, f"The {key} is empty.", SUPPORT_LEVELS if key == "support" else ())
     if not empty:
         raw = record.get("sources")
+        raw = None if raw is None else unneutralize(raw)
         sources = None if raw is None else tuple(s.strip() for s in raw.split(";") if s.strip())
         note = record.get("note")
+        note = None if note is None else unneutralize(note)
         b.add(row, names["scenario"], names["technique"], names["support"], note, sources)
 
 
@@ -278,7 +282,8 @@ def _split_row(line: str) -> list[str]:
         cells.pop(0)
     if line.endswith("|") and cells and cells[-1] == "":
         cells.pop()
-    return [c.strip() for c in cells]
+    # The export writes line breaks and markup as character references (render.md_cell).
+    return [html.unescape(c.strip()) for c in cells]
 
 
 def _is_filler(cells: list[str]) -> bool:

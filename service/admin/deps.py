@@ -25,7 +25,7 @@ from service.web.deps import EngineDep, StoreDep, etag_for
 
 T = TypeVar("T")
 
-ETAG = re.compile(r'^\s*(?:W/)?"rev-(\d+)"\s*$')
+ETAG = re.compile(r'^"rev-(\d+)(?:-[a-z]+)?"$')
 
 
 @dataclass
@@ -41,29 +41,51 @@ class WriteRunner:
     if_match: str | None
     dry_run: bool
 
-    def based_on(self) -> int:
+    def based_on(self, current: int) -> int:
+        """The revision the caller read, from If-Match (RFC 9110 13.1.1): `*`, or a list of
+        entity tags compared strongly (a weak `W/` tag never matches), any of which may name
+        the current revision. 428 without the header, 412 when none matches."""
         if self.if_match is None:
             raise PreconditionRequired(
-                'Send If-Match with the ETag of your last read (e.g. If-Match: "rev-2"), '
-                "so that a concurrent change is not overwritten."
+                f"Send If-Match with the ETag of your last read (now If-Match: "
+                f'"rev-{current}"), so that a concurrent change is not overwritten.',
+                current_etag=etag_for(current),
             )
-        match = ETAG.match(self.if_match)
-        if match is None:
-            raise PreconditionFailed(
-                f"If-Match {self.if_match!r} is not an ETag this service issued.",
-                allowed=['"rev-<N>"'],
-            )
-        return int(match.group(1))
+        tags = [tag.strip() for tag in self.if_match.split(",") if tag.strip()]
+        if tags == ["*"]:
+            return current
+        revisions = []
+        for tag in tags or [self.if_match]:
+            match = ETAG.match(tag)
+            if match is None:
+                why = "a weak tag never matches strongly" if tag.startswith("W/") else ""
+                raise PreconditionFailed(
+                    f"If-Match {tag!r} is not an ETag this service issued"
+                    + (f" ({why})" if why else "")
+                    + f'; the current one is "rev-{current}".',
+                    allowed=['"rev-<N>"', '"rev-<N>-<variant>"', "*"],
+                    current_etag=etag_for(current),
+                )
+            revisions.append(int(match.group(1)))
+        return current if current in revisions else max(revisions)
 
-    def run(self, apply: Callable[[Writer], None]) -> WriteResult:
-        """Apply `apply` through a Writer as one revision, or roll back for a dry run."""
+    def run(
+        self,
+        apply: Callable[[Writer], None],
+        location: Callable[[WriteResult], str] | None = None,
+    ) -> WriteResult:
+        """Apply `apply` through a Writer as one revision, or roll back for a dry run.
+
+        `location` names what a creating write created (its `Location` header, RFC 9110
+        10.2.2); a dry run or a write that changed nothing creates nothing.
+        """
         state = request_state(self.request)
         engine, store = self.engine, self.store
-        based_on = self.based_on()
-        ctx = WriteContext(author=self.principal.name, reason=self.reason, based_on=based_on)
         state.dry_run = self.dry_run
         with session_scope(engine, write=True) as session:
             current = current_revision(session.connection())
+            based_on = self.based_on(current)
+            ctx = WriteContext(author=self.principal.name, reason=self.reason, based_on=based_on)
             snap = store.at(current)
             if snap is None or based_on != current:
                 raise stale(based_on, current)
@@ -90,6 +112,8 @@ class WriteRunner:
                 )
         # Committed: the audit row above is in, so the middleware must not add another.
         state.audited = not self.dry_run
+        if location is not None and result.created_revision is not None:
+            self.response.headers["Location"] = location(result)
         self.response.headers["ETag"] = etag_for(result.revision)
         self.response.headers["X-Revision"] = str(result.revision)
         return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 
 from pydantic import TypeAdapter
@@ -45,16 +46,33 @@ def matrix_json_parts(view: MatrixView) -> Iterator[bytes]:
     yield b"]}"
 
 
+# A spreadsheet runs a field starting with one of these as a formula (OWASP "CSV Injection").
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+
+
+def neutralize(field: str) -> str:
+    """`field` safe to open in a spreadsheet: one `'` before a leading =, +, -, @, tab or CR
+    (and before quotes that precede one, so that `unneutralize` undoes exactly this)."""
+    return "'" + field if _FORMULA.match(field) else field
+
+
+def unneutralize(field: str) -> str:
+    """The stored text of a CSV field `neutralize` wrote (the CSV import applies it)."""
+    return field[1:] if field.startswith("'") and _FORMULA.match(field[1:]) else field
+
+
 def csv_lines(cells: Iterable[CellData], header: bool) -> str:
-    """Cells as RFC 4180 CSV lines (CRLF), with the header row first when `header`."""
+    """Cells as RFC 4180 CSV lines (CRLF), with the header row first when `header`; notes and
+    sources are neutralized against formula injection."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     if header:
         writer.writerow(CSV_COLUMNS)
     for c in cells:
-        writer.writerow(
-            (c.scenario, c.technique, c.support, c.note, SOURCE_SEPARATOR.join(c.sources))
-        )
+        writer.writerow((
+            c.scenario, c.technique, c.support,
+            neutralize(c.note), neutralize(SOURCE_SEPARATOR.join(c.sources)),
+        ))  # fmt: skip
     return out.getvalue()
 
 
@@ -65,8 +83,17 @@ def matrix_csv_parts(view: MatrixView) -> Iterator[bytes]:
         yield csv_lines(cells, header=False).encode()
 
 
-def _md(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+_MARKDOWN_ESCAPES = str.maketrans({
+    "\\": "\\\\", "|": "\\|",
+    # A table cell is one line and may be read as HTML: line breaks and markup become
+    # character references, which the bulk import decodes again (html.unescape).
+    "&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;", "\n": "&#10;",
+})  # fmt: skip
+
+
+def md_cell(text: str) -> str:
+    """`text` as one Markdown table cell, escaped so that the bulk import reads it back."""
+    return text.translate(_MARKDOWN_ESCAPES)
 
 
 def _markdown_header(techniques: list[TechniqueData]) -> list[str]:
@@ -74,7 +101,7 @@ def _markdown_header(techniques: list[TechniqueData]) -> list[str]:
     return [
         "|" + " |" * width,
         "|" + "-|" * width,
-        "|" + "|".join(["Scenario", *(_md(t.name) for t in techniques)]) + "|",
+        "|" + "|".join(["Scenario", *(md_cell(t.name) for t in techniques)]) + "|",
     ]
 
 
@@ -84,7 +111,7 @@ def _markdown_rows(
     by_key = {(c.scenario, c.technique): c for c in cells}
     lines = []
     for sc in scenarios:
-        row = [_md(sc.title)]
+        row = [md_cell(sc.title)]
         for t in techniques:
             cell = by_key.get((sc.id, t.id))
             row.append(MARKDOWN_LABELS[cell.support] if cell else "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response
 
 from service.catalog import render, service
@@ -12,7 +12,7 @@ from service.catalog import schemas as s
 from service.errors import NotAcceptable
 from service.vocabulary import Support
 from service.web.auth import reader
-from service.web.deps import Limit, Offset, SnapshotDep
+from service.web.deps import Limit, Offset, SnapshotDep, etag_for, next_link
 from service.web.problems import problem_responses
 from service.web.routing import DocumentedRoute, send_parts
 
@@ -80,9 +80,12 @@ def negotiate(accept: str | None) -> s.MatrixFormat:
     response_model=s.TechniqueList,
     responses=problem_responses(404, 422),
 )
-async def list_techniques(snap: SnapshotDep, limit: Limit, offset: Offset = 0) -> s.TechniqueList:
+async def list_techniques(
+    request: Request, response: Response, snap: SnapshotDep, limit: Limit, offset: Offset = 0
+) -> s.TechniqueList:
     """List techniques."""
     items = list(snap.techniques.values())
+    next_link(request, response, len(items), limit, offset)
     return s.TechniqueList(
         revision=snap.revision,
         total=len(items),
@@ -120,9 +123,12 @@ def list_technique_scenarios(
     response_model=s.ScenarioList,
     responses=problem_responses(404, 422),
 )
-async def list_scenarios(snap: SnapshotDep, limit: Limit, offset: Offset = 0) -> s.ScenarioList:
+async def list_scenarios(
+    request: Request, response: Response, snap: SnapshotDep, limit: Limit, offset: Offset = 0
+) -> s.ScenarioList:
     """List scenarios."""
     items = list(snap.scenarios.values())
+    next_link(request, response, len(items), limit, offset)
     return s.ScenarioList(
         revision=snap.revision,
         total=len(items),
@@ -195,6 +201,9 @@ def get_matrix(
     parts = RENDERERS[chosen](view)
     # A returned Response does not inherit headers set on the injected one (ETag, Vary).
     headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+    if chosen != s.MatrixFormat.json:
+        # Each representation has its own strong ETag (RFC 9110 8.8.3).
+        headers["etag"] = etag_for(snap.revision, chosen.value)
     return send_parts(parts, MEDIA_TYPES[chosen], headers)
 
 

@@ -27,11 +27,14 @@ class RevisionList(Output):
 
 
 class Change(Output):
-    """One thing a revision changed: a created, updated or retired technique, scenario, cell
-    or pair."""
+    """One thing a revision changed: a created, updated or retired entity (a technique,
+    scenario, cell, pair, model, hardware, platform or offering)."""
 
     op: str = Field(description="`create`, `update` or `retire`.")
-    kind: str = Field(description="`technique`, `scenario`, `cell` or `pair`.")
+    kind: str = Field(
+        description="`technique`, `scenario`, `cell`, `pair`, `model`, `hardware`, `platform` "
+        "or `offering`."
+    )
     id: str = Field(description="Its id; `scenario/technique` for a cell.")
     before: dict[str, Any] | None = Field(description="Changed fields before (null if created).")
     after: dict[str, Any] | None = Field(description="Changed fields after (null if retired).")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Query, Request, Response
+from fastapi.dependencies.models import Dependant
 from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -18,9 +19,10 @@ from service.snapshot import Snapshot, SnapshotStore
 T = TypeVar("T")
 
 
-def etag_for(revision: int) -> str:
-    """The entity tag of every representation read from `revision`."""
-    return f'"rev-{revision}"'
+def etag_for(revision: int, variant: str | None = None) -> str:
+    """The strong entity tag of a representation read from `revision`: `"rev-N"` for JSON,
+    `"rev-N-<variant>"` for another representation of the same resource (e.g. csv)."""
+    return f'"rev-{revision}-{variant}"' if variant else f'"rev-{revision}"'
 
 
 def get_store(request: Request) -> SnapshotStore:
@@ -132,7 +134,58 @@ async def read_snapshot(
     # A matching If-None-Match becomes a 304 in service.web.fastpath, once the read succeeded.
     response.headers["ETag"] = etag_for(snap.revision)
     response.headers["X-Revision"] = str(snap.revision)
+    # The newest data may change at any time: revalidate (cheap, a 304). A past revision never
+    # changes, so it may be cached for good.
+    response.headers["Cache-Control"] = IMMUTABLE if at is not None else REVALIDATE
     return snap
 
 
 SnapshotDep = Annotated[Snapshot, Depends(read_snapshot)]
+
+REVALIDATE = "no-cache"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def next_link(request: Request, response: Response, total: int, limit: int, offset: int) -> None:
+    """Set an RFC 8288 `Link: <...>; rel="next"` when items remain after this page."""
+    if offset + limit < total:
+        url = request.url.include_query_params(limit=limit, offset=offset + limit)
+        response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+
+
+_DECLARED_QUERY: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return frozenset(names)
+
+
+def reject_unknown_query(request: Request) -> None:
+    """422 for a query parameter the route does not declare: a typo is not silently ignored,
+    and junk queries cannot fill the fast path's cache with copies of one answer."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    declared = _DECLARED_QUERY.get(id(route))
+    if declared is None:
+        declared = _DECLARED_QUERY[id(route)] = _query_names(dependant)
+    unknown = [name for name in request.query_params if name not in declared]
+    if unknown:
+        allowed = sorted(declared)
+        raise InvalidInput(
+            f"Unknown query parameter(s): {', '.join(map(repr, unknown))}.",
+            errors=[
+                {
+                    "location": f"query.{name}",
+                    "message": "This route has no such query parameter.",
+                    "type": "extra_forbidden",
+                    "allowed": allowed,
+                }
+                for name in unknown
+            ],
+            allowed=allowed,
+        )

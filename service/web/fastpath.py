@@ -129,6 +129,28 @@ def _matches(if_none_match: bytes, etag: bytes) -> bool:
     return etag in candidates or b"*" in candidates
 
 
+# RFC 9110 15.4.5: a 304 carries the headers the 200 would have had that caches need.
+_KEPT_ON_304 = frozenset({b"etag", b"vary", b"cache-control", b"x-revision", b"content-location"})
+
+
+def not_modified_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The headers of a 200 that its 304 repeats."""
+    return [(k, v) for k, v in headers if k.lower() in _KEPT_ON_304]
+
+
+def _without_body(send: Send) -> Send:
+    """A HEAD answer: the GET's status and headers (Content-Length included), no body."""
+
+    async def send_head(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            if message.get("more_body"):
+                return
+            message = {"type": "http.response.body", "body": b""}
+        await send(message)
+
+    return send_head
+
+
 def _conditional(if_none_match: bytes, send: Send) -> Send:
     """Turn a 200 whose ETag the client already holds into a 304 without a body."""
     if not if_none_match:
@@ -138,11 +160,12 @@ def _conditional(if_none_match: bytes, send: Send) -> Send:
     async def send_conditional(message: Message) -> None:
         nonlocal not_modified
         if message["type"] == "http.response.start" and message["status"] == 200:
-            etag = next((bytes(v) for k, v in message.get("headers", []) if k == b"etag"), b"")
+            headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", [])]
+            etag = next((v for k, v in headers if k == b"etag"), b"")
             if etag and _matches(if_none_match, etag):
                 not_modified = True
                 message = {"type": "http.response.start", "status": 304,
-                           "headers": [(b"etag", etag)]}  # fmt: skip
+                           "headers": not_modified_headers(headers)}  # fmt: skip
         elif message["type"] == "http.response.body" and not_modified:
             if message.get("more_body"):
                 return
@@ -188,8 +211,13 @@ class FastReads:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
+        if method == "HEAD":
+            # Every GET route answers HEAD (RFC 9110 9.3.2) with the GET's headers, cached or not.
+            scope = {**scope, "method": "GET"}
+            send = _without_body(send)
+            method = "GET"
         if method == "GET" and self.enabled and scope["path"].startswith("/v1/"):
-            inm = accept = request_id = b""
+            inm = accept = request_id = origin = b""
             for name, value in scope["headers"]:
                 if name == b"if-none-match":
                     inm = bytes(value)
@@ -197,14 +225,19 @@ class FastReads:
                     accept = bytes(value)
                 elif name == b"x-request-id":
                     request_id = bytes(value)
+                elif name == b"origin":
+                    origin = bytes(value)
             query = scope["query_string"]
             if not (query and AT_PARAMETER.search(query)):
-                key = ("GET", scope["path"], query, accept)
+                # The CORS headers of an answer depend on the Origin that asked (RFC 6454):
+                # each origin (and none) gets its own prepared answer.
+                key = ("GET", scope["path"], query, accept, origin)
+                started = time.perf_counter()  # the revision check is part of the answer
                 revision = self._revision()
                 hit = self.cache.get(key)
                 if hit is not None:
                     not_modified = bool(inm) and _matches(inm, hit.etag)
-                    await self._send_prepared(hit, scope, send, not_modified, request_id)
+                    await self._send_prepared(hit, scope, send, not_modified, request_id, started)
                     return
                 await self._serve(key, revision, scope, receive, _conditional(inm, send))
                 return
@@ -251,7 +284,13 @@ class FastReads:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        key = ("POST", scope["path"], _header(scope, b"content-type"), body)
+        key = (
+            "POST",
+            scope["path"],
+            _header(scope, b"content-type"),
+            _header(scope, b"origin"),
+            body,
+        )
         await self._serve(key, self._revision(), scope, replay, send)
 
     async def _serve(
@@ -301,7 +340,7 @@ class FastReads:
             fields,
             etag,
             not_modified_fields,
-            [(b"etag", etag), *SECURITY_HEADERS, API_CSP],
+            [*not_modified_headers(kept), *SECURITY_HEADERS, API_CSP],
         )
         self.cached_bytes += len(body)
         while len(self.cache) > MAX_ENTRIES or self.cached_bytes > MAX_BYTES:
@@ -315,8 +354,10 @@ class FastReads:
         send: Send,
         not_modified: bool,
         given_id: bytes | None = None,
+        started: float | None = None,
     ) -> None:
-        started = time.perf_counter()
+        if started is None:
+            started = time.perf_counter()
         if given_id is None:
             given_id = _header(scope, b"x-request-id")
         request_id = request_id_or_new(given_id)

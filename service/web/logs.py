@@ -8,7 +8,13 @@ import time
 from typing import Any
 
 # Attributes every LogRecord has; anything else was passed in `extra` and is logged as a field.
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "taskName"}
+# uvicorn adds `color_message` (the message again, with ANSI colour codes) for its console
+# formatter: noise in a JSON line.
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "taskName",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +24,8 @@ from service.web.access import AccessLog
 from service.web.context import RequestState, attach
 from service.web.metrics import Metrics
 from service.web.routing import is_read_only_post
+
+log = logging.getLogger("ftmatrix.audit")
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -39,6 +42,14 @@ DOCS_CSP = (
     b"img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'",
 )
 DOCS_PATHS = ("/docs", "/redoc", "/static/")
+# The human pages (service.pages) load their scripts and styles as files, never inline.
+PAGES_CSP = (
+    b"content-security-policy",
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
+    b"frame-ancestors 'none'",
+)
+PAGES_PATHS = ("/cells/", "/diff", "/techniques", "/pairs", "/check")
 
 
 _ID_PREFIX = os.urandom(8).hex()
@@ -115,7 +126,12 @@ class RequestContext:
         request_id = request_id_from(scope)
         state = attach(scope, request_id)
         status = 500
-        docs = scope["path"].startswith(DOCS_PATHS)
+        path = scope["path"]
+        csp = (
+            DOCS_CSP if path.startswith(DOCS_PATHS)
+            else PAGES_CSP if path == "/" or path.startswith(PAGES_PATHS)
+            else API_CSP
+        )  # fmt: skip
 
         async def send_wrapped(message: Message) -> None:
             nonlocal status
@@ -124,7 +140,7 @@ class RequestContext:
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.extend(SECURITY_HEADERS)
-                headers.append(DOCS_CSP if docs else API_CSP)
+                headers.append(csp)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -207,4 +223,8 @@ class RequestContext:
         )
         record = self.record
         assert record is not None
-        await run_in_threadpool(record, attempt)
+        try:
+            await run_in_threadpool(record, attempt)
+        except Exception:
+            # The response is gone; the refusal must not go unrecorded: log every field.
+            log.exception("could not audit a write attempt", extra={"audit": asdict(attempt)})

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from service.db import alembic_config, current_revision, schema_version
 from service.errors import ServiceUnavailable
 from service.web.deps import ReadsDep
+from service.web.guard import RETRY_AFTER_S, database_unavailable, unavailable_detail
 from service.web.metrics import Metrics
 from service.web.problems import problem_responses
 from service.web.routing import DocumentedRoute
@@ -47,21 +48,30 @@ async def get_health() -> Health:
 
 @router.get("/readyz", response_model=Readiness, responses=problem_responses(503))
 async def get_readiness(reads: ReadsDep) -> Readiness:
-    """Say whether the database answers and its schema is at this code's newest migration."""
+    """Say whether the database answers and its schema is at this code's newest migration.
+
+    503 otherwise, with `reason`: `unreachable` (no connection), `unmigrated` (no schema: run
+    `ftmatrix db upgrade`) or `outdated` (a schema older or newer than this code's).
+    """
 
     def probe(conn: Connection) -> tuple[str | None, int]:
         return schema_version(conn), current_revision(conn)
 
     try:
         version, revision = await reads.run(probe)
-    except SQLAlchemyError:
-        raise ServiceUnavailable("The database does not answer.") from None
+    except SQLAlchemyError as exc:
+        kind = database_unavailable(exc) or "unreachable"
+        raise ServiceUnavailable(
+            unavailable_detail(kind), reason=kind, headers={"Retry-After": str(RETRY_AFTER_S)}
+        ) from None
     if version != schema_head():
         raise ServiceUnavailable(
             f"The database schema is at {version!r}, this code needs {schema_head()!r}: "
             "run `ftmatrix db upgrade`.",
             schema_version=version,
             expected=schema_head(),
+            reason="outdated",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     return Readiness(status="ready", revision=revision, schema_version=version)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.errors import (
@@ -16,12 +18,58 @@ from service.errors import (
     PROBLEM_CLASSES,
     PROBLEM_MEDIA_TYPE,
     InvalidInput,
+    MethodNotAllowed,
     ProblemError,
+    ServiceUnavailable,
 )
 from service.web.context import request_state
+from service.web.guard import RETRY_AFTER_S, database_unavailable, unavailable_detail
+from service.web.middleware import next_request_id
+from service.web.routing import allowed_methods
 from service.wire import encodable
 
 log = logging.getLogger("ftmatrix.errors")
+
+
+MAX_ERRORS = 20
+"""A 422 details this many bad values at most, and counts the rest."""
+MAX_ALLOWED = 50
+"""A longer list of allowed values is replaced by its count and, where known, its list route."""
+MAX_PROBLEM_BYTES = 64 * 1024
+
+
+def _bounded_allowed(entry: dict[str, Any]) -> dict[str, Any]:
+    allowed = entry.get("allowed")
+    if isinstance(allowed, list) and len(allowed) > MAX_ALLOWED:
+        entry = {k: v for k, v in entry.items() if k != "allowed"}
+        entry["allowed_count"] = len(allowed)
+    return entry
+
+
+def bounded(problem: Mapping[str, Any]) -> dict[str, Any]:
+    """`problem` made small whatever the request was: at most MAX_ERRORS entries in `errors`
+    (`errors_total` counts them all), `allowed` lists of at most MAX_ALLOWED values (else
+    `allowed_count` and the `allowed_url` that lists them), and never over 64 KiB in all, so
+    that an error answer can never be a lever."""
+    out = _bounded_allowed(dict(problem))
+    errors = out.get("errors")
+    if isinstance(errors, list):
+        if len(errors) > MAX_ERRORS:
+            out["errors_total"] = len(errors)
+        out["errors"] = [
+            _bounded_allowed(e) if isinstance(e, dict) else e for e in errors[:MAX_ERRORS]
+        ]
+    if len(json.dumps(out, default=str)) > MAX_PROBLEM_BYTES:
+        # Only very long values (e.g. echoed inputs) are left: keep the shape, drop the detail.
+        out["errors"] = [
+            {k: v for k, v in e.items() if k in ("location", "type", "row")}
+            for e in out.get("errors", [])
+            if isinstance(e, dict)
+        ]
+        out.pop("allowed", None)
+        if len(out.get("detail", "")) > 1000:
+            out["detail"] = out["detail"][:1000] + "..."
+    return out
 
 
 def problem_response(
@@ -29,7 +77,7 @@ def problem_response(
 ) -> JSONResponse:
     """Render a problem dict with the problem+json media type."""
     return JSONResponse(
-        encodable(problem),
+        encodable(bounded(problem)),
         status_code=int(problem["status"]),
         media_type=PROBLEM_MEDIA_TYPE,
         headers=dict(headers or {}),
@@ -93,7 +141,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             detail = f"No route {request.url.path!r}; see /docs for the API."
         elif exc.status_code == 405:
-            detail = f"Method {request.method} is not allowed on {request.url.path!r}."
+            allow = allowed_methods(request.app.routes, request.scope)
+            detail = (
+                f"Method {request.method} is not allowed on {request.url.path!r}; "
+                f"use {', '.join(allow)}."
+            )
+            refused = MethodNotAllowed(detail, headers={"Allow": ", ".join(allow)}, allowed=allow)
+            return await on_problem(request, refused)
         else:
             detail = str(exc.detail)
         body = {
@@ -105,7 +159,13 @@ def install_error_handlers(app: FastAPI) -> None:
         }
         return problem_response(body, exc.headers)
 
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    def unexpected(request: Request, exc: Exception, headers: dict[str, str]) -> JSONResponse:
+        kind = database_unavailable(exc)
+        if kind is not None:
+            log.error("database %s on %s %s: %s", kind, request.method, request.url.path, exc)
+            unready = ServiceUnavailable(unavailable_detail(kind), reason=kind)
+            headers = {**headers, "Retry-After": str(RETRY_AFTER_S)}
+            return problem_response(unready.to_problem(request.url.path), headers)
         # Never echo the exception: it may hold SQL, paths or secrets. The log has the traceback.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         body = {
@@ -115,12 +175,24 @@ def install_error_handlers(app: FastAPI) -> None:
             "detail": "The server failed to answer this request; it has been logged.",
             "instance": request.url.path,
         }
-        return problem_response(body)
+        return problem_response(body, headers)
+
+    async def on_database(request: Request, exc: Exception) -> JSONResponse:
+        # Raised by a route: answered inside the request middleware, which adds the request id.
+        return unexpected(request, exc, {})
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The catch-all runs outside the request middleware: name the request id here.
+        request_id = request_state(request).request_id or next_request_id()
+        return unexpected(request, exc, {"X-Request-ID": request_id})
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
+    # A database error raised by a route is answered here rather than by the catch-all (which
+    # Starlette re-raises after answering): a 503 when the database is not ready, else a 500.
+    app.add_exception_handler(DBAPIError, on_database)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

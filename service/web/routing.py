@@ -4,22 +4,43 @@ document is sent (whole when small, streamed when large)."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import chain
 from typing import Any
 
 from fastapi.responses import Response, StreamingResponse
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 CHECKS_PATH = "/v1/checks"
-READ_ONLY_POSTS = frozenset({CHECKS_PATH})
-"""POST paths that only read (a plan check): answered by the fast path when cached, never
-audited as write attempts. Routers declare these paths through this constant."""
+ESTIMATES_PATH = "/v1/estimates"
+READ_ONLY_POSTS = frozenset({CHECKS_PATH, ESTIMATES_PATH})
+"""POST paths that only read (a plan check, a memory estimate): answered by the fast path when
+cached, never audited as write attempts. Routers declare these paths through this constant."""
 
 
 def is_read_only_post(scope: Mapping[str, Any]) -> bool:
     """True for a POST to one of READ_ONLY_POSTS."""
     return scope.get("method") == "POST" and scope.get("path") in READ_ONLY_POSTS
+
+
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route answers on the path of `scope` (RFC 9110 10.2.1 `Allow`),
+    HEAD with every GET, sorted. Routes are asked as the router asks them, so included
+    routers and mounts answer for their own routes."""
+    routes = list(routes)
+    methods = {
+        method
+        for method in _METHODS
+        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in routes)
+    }
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 STREAM_AFTER_BYTES = 4 * 1024 * 1024

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from service.web.fastpath import FastReads
 from tests.conftest import LiveServer
 from tests.helpers import Headers, make_key
-from tests.published import CURRENT
+from tests.published import CORRECTIONS_REVISION, CURRENT, SEED
 
 PLAN = {"techniques": ["qlora", "zero-3"], "libraries": {"peft": "0.9.0"}}
 
@@ -141,8 +141,8 @@ def test_every_read_without_at_is_prepared_once(client: TestClient) -> None:
     for path in paths:
         client.get(path)
     assert {key[1] + "?" + key[2].decode() for key in layer.cache} == set(paths)
-    client.get("/v1/matrix?format=markdown&at=1")
-    client.get("/v1/matrix?at=2")
+    client.get(f"/v1/matrix?format=markdown&at={SEED}")
+    client.get(f"/v1/matrix?at={CORRECTIONS_REVISION}")
     assert len(layer.cache) == len(paths)  # time travel is left to the application
 
 

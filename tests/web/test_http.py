@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.published import CURRENT
+from tests.published import CURRENT, SEED
 
 READS = [
     "/v1/techniques",
@@ -23,11 +25,17 @@ READS = [
 ]
 
 
+def variant(path: str) -> str:
+    """The ETag suffix of the representation `path` asks for (none for JSON)."""
+    found = re.search(r"format=(csv|markdown)", path)
+    return f"-{found.group(1)}" if found else ""
+
+
 @pytest.mark.parametrize("path", READS)
 def test_every_read_names_its_revision_and_answers_304(client: TestClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 200
-    etag = f'"rev-{CURRENT}"'
+    etag = f'"rev-{CURRENT}{variant(path)}"'
     assert response.headers["etag"] == etag
     if response.headers["content-type"] == "application/json":
         assert response.json()["revision"] == CURRENT
@@ -35,17 +43,17 @@ def test_every_read_names_its_revision_and_answers_304(client: TestClient, path:
     assert cached.status_code == 304
     assert cached.content == b""
     assert cached.headers["etag"] == etag
-    stale = client.get(path, headers={"If-None-Match": '"rev-1"'})
+    stale = client.get(path, headers={"If-None-Match": f'"rev-{SEED}"'})
     assert stale.status_code == 200
 
 
 @pytest.mark.parametrize("path", READS)
 def test_every_read_takes_at(client: TestClient, path: str) -> None:
     joiner = "&" if "?" in path else "?"
-    response = client.get(f"{path}{joiner}at=1")
+    response = client.get(f"{path}{joiner}at={SEED}")
     assert response.status_code == 200
-    assert response.headers["etag"] == '"rev-1"'
-    missing = client.get(f"{path}{joiner}at=99")
+    assert response.headers["etag"] == f'"rev-{SEED}{variant(path)}"'
+    missing = client.get(f"{path}{joiner}at={CURRENT + 1}")
     assert missing.status_code == 404
     assert missing.json()["latest_revision"] == CURRENT
 

@@ -91,3 +91,37 @@ def test_a_surrogate_in_a_bulk_json_patch_is_refused(client: TestClient, h: Head
     assert response.status_code == 422, response.text
     assert "surrogate" in response.text
     assert client.get("/v1/revisions").json()["items"][0]["number"] == CURRENT
+
+
+@pytest.mark.parametrize(
+    "alias",
+    ["l\u043era", "\uff4c\uff4f\uff52\uff41", "LoR\u0391"],  # Cyrillic o, full-width, Greek A
+)
+def test_look_alike_aliases_are_refused_on_write(
+    client: TestClient, h: Headers, alias: str
+) -> None:
+    newest = int(client.get("/v1/matrix").headers["x-revision"])
+    response = client.post(
+        "/v1/techniques",
+        json={"id": "ia3", "name": "IA3", "category": "adapter", "aliases": [alias]},
+        headers=h(rev=newest),
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["location"].startswith("body.aliases")
+    superscript = client.post(
+        "/v1/techniques",
+        json={"id": "ia3", "name": "IA3", "category": "adapter", "aliases": ["(IA)\u00b3 ok"]},
+        headers=h(rev=newest),
+    )
+    assert superscript.status_code == 422  # a superscript 3 is a compatibility form of 3
+    cyrillic_only = client.post(
+        "/v1/techniques",
+        json={
+            "id": "ia4",
+            "name": "IA4",
+            "category": "adapter",
+            "aliases": ["\u043b\u043e\u0440\u0430"],
+        },
+        headers=h(rev=newest),
+    )
+    assert cyrillic_only.status_code == 201, cyrillic_only.text  # one script is fine
