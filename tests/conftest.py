@@ -25,7 +25,6 @@ from service import db as migrate
 from service.app import create_app
 from service.config import Settings
 from tests.helpers import Headers, make_key
-from tests.published import CURRENT
 
 BACKEND = os.environ.get("FTM_TEST_DB", "sqlite")
 _counter = itertools.count()
@@ -75,6 +74,13 @@ def fresh_database(tmp_path: Path, worker_id: str, template: str | None = None) 
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[str]:
     """A database migrated to head once per session (and worker); tests get copies of it."""
+    if BACKEND == "sqlite":
+        # tests.published migrates a SQLite file once per process to learn CURRENT; tests only
+        # ever copy the template, so that file serves as it is.
+        from tests.published import migrated_sqlite
+
+        yield f"sqlite:///{migrated_sqlite()}"
+        return
     with fresh_database(tmp_path_factory.mktemp("template"), worker_id) as url:
         migrate.upgrade(url)
         yield url
@@ -130,9 +136,7 @@ class LiveServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    self.process.stderr.read().decode() if self.process.stderr else ""
-                )
+                raise RuntimeError(f"server exited at start-up:\n{self._close_log()}")
             try:
                 if httpx.get(f"{self.url}/v1/revisions?limit=1", timeout=1).status_code == 200:
                     return
@@ -148,7 +152,16 @@ class LiveServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self._close_log()
+
+    def _close_log(self) -> str:
+        """Close the server's stderr file and return what it wrote (the tail of a traceback)."""
+        if self.log.closed:
+            return ""
+        self.log.seek(0)
+        text = self.log.read().decode(errors="replace")
         self.log.close()
+        return text[-4000:]
 
 
 @pytest.fixture
@@ -184,6 +197,8 @@ def read_key(database_url: str) -> str:
 @pytest.fixture
 def h(write_key: str) -> Headers:
     """Headers of a write: key, reason and If-Match (the current revision unless told)."""
+    # Imported here, not at the top: it migrates a database, which tests without one never need.
+    from tests.published import CURRENT
 
     def build(rev: int | None = CURRENT, reason: str | None = "test edit", key: str | None = None,
               **extra: str) -> dict[str, str]:  # fmt: skip

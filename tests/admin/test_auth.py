@@ -17,7 +17,10 @@ from service import keys
 from service.app import create_app
 from service.config import PROJECT_ROOT, Settings
 from service.errors import Unauthorized
+from service.web.contract import ANONYMOUS_OR_KEY
+from service.web.routing import READ_ONLY_POSTS
 from tests.helpers import make_key
+from tests.published import CURRENT
 
 DOC = json.loads((PROJECT_ROOT / "openapi" / "openapi.json").read_text(encoding="utf-8"))
 PATH_VALUES = {
@@ -29,7 +32,7 @@ PATH_VALUES = {
 
 
 # POSTs that change nothing: they answer from the data and stay open like reads.
-SIDE_EFFECT_FREE = {("post", "/v1/checks")}
+SIDE_EFFECT_FREE = {("post", path) for path in READ_ONLY_POSTS}
 
 
 def protected_operations() -> list[tuple[str, str, str]]:
@@ -61,8 +64,10 @@ def test_protected_operations_declare_the_bearer_scheme() -> None:
             and len(p.split("/")) == len(path.split("/"))
         )
         assert DOC["paths"][template][method]["security"] == [{"ApiKey": []}], (method, path)
-    assert "security" not in DOC["paths"]["/v1/matrix"]["get"]
-    assert "security" not in DOC["paths"]["/v1/checks"]["post"]
+    # Reads and read-only POSTs: anonymous, or a key (FTM_REQUIRE_READ_KEY asks for one).
+    assert DOC["paths"]["/v1/matrix"]["get"]["security"] == ANONYMOUS_OR_KEY
+    for path in READ_ONLY_POSTS:
+        assert DOC["paths"][path]["post"]["security"] == ANONYMOUS_OR_KEY
     assert DOC["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
 
 
@@ -80,7 +85,7 @@ def test_every_protected_route_refuses_without_the_right_key(
     client: TestClient, database_url: str, method: str, path: str, scope: str
 ) -> None:
     def call(key: str | None) -> Any:
-        headers = {"X-Change-Reason": "probe", "If-Match": '"rev-2"'}
+        headers = {"X-Change-Reason": "probe", "If-Match": f'"rev-{CURRENT}"'}
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"
         return client.request(method.upper(), path, headers=headers, json={})
@@ -110,7 +115,11 @@ def test_expired_and_revoked_keys_are_401(client: TestClient, database_url: str)
             keys.authenticate(conn, key, now=later)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE api_key SET expires_at = '2000-01-01 00:00:00'"))
-    headers = {"Authorization": f"Bearer {key}", "X-Change-Reason": "x", "If-Match": '"rev-2"'}
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "X-Change-Reason": "x",
+        "If-Match": f'"rev-{CURRENT}"',
+    }
     response = client.put("/v1/matrix/qa-tasks/lora", json={"support": "no"}, headers=headers)
     assert response.status_code == 401
     assert "expired" in response.json()["detail"]
@@ -166,7 +175,11 @@ def test_admin_key_endpoints(client: TestClient, admin_key: str) -> None:
         "/v1/admin/keys", json={"name": "ci-bot", "scope": "write"}, headers=auth_header
     )
     assert again.status_code == 409
-    write = {"Authorization": f"Bearer {secret}", "X-Change-Reason": "x", "If-Match": '"rev-3"'}
+    write = {
+        "Authorization": f"Bearer {secret}",
+        "X-Change-Reason": "x",
+        "If-Match": f'"rev-{CURRENT}"',
+    }
     assert (
         client.put("/v1/matrix/qa-tasks/lora", json={"support": "no"}, headers=write).status_code
         == 200
@@ -174,7 +187,7 @@ def test_admin_key_endpoints(client: TestClient, admin_key: str) -> None:
     revoked = client.delete("/v1/admin/keys/ci-bot", headers=auth_header)
     assert revoked.status_code == 200
     assert revoked.json()["revoked_at"] is not None
-    write["If-Match"] = '"rev-4"'
+    write["If-Match"] = f'"rev-{CURRENT + 1}"'
     assert (
         client.put("/v1/matrix/qa-tasks/lora", json={"support": "yes"}, headers=write).status_code
         == 401

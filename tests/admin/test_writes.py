@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.helpers import Headers, audit_rows
-from tests.published import SCENARIO_IDS, TECHNIQUE_IDS
+from tests.published import CURRENT, SCENARIO_IDS, SEED, TECHNIQUE_IDS
 
 
 def cell(client: TestClient, scenario: str, technique: str, **params: Any) -> dict[str, Any]:
@@ -17,6 +17,9 @@ def cell(client: TestClient, scenario: str, technique: str, **params: Any) -> di
 
 
 def test_correct_a_cell(client: TestClient, h: Headers, admin_key: str) -> None:
+    # The seeded note and sources are whatever the newest data migration left there.
+    stored = cell(client, "qa-tasks", "qlora")["cell"]
+    assert stored["support"] == "yes"
     response = client.put(
         "/v1/matrix/qa-tasks/qlora",
         json={"support": "partial", "note": "Checked by hand.", "sources": ["https://x.test/a"]},
@@ -24,31 +27,30 @@ def test_correct_a_cell(client: TestClient, h: Headers, admin_key: str) -> None:
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert (body["revision"], body["created_revision"], body["dry_run"]) == (4, 4, False)
+    written = CURRENT + 1
+    assert (body["revision"], body["created_revision"], body["dry_run"]) == (
+        written,
+        written,
+        False,
+    )
     assert body["changes"] == [
         {
             "op": "update",
             "kind": "cell",
             "id": "qa-tasks/qlora",
-            "before": {
-                "support": "yes",
-                "note": "As published in the Phi-3 Cookbook's Fine Tuning Scenarios table (2024).",
-                "sources": [
-                    "https://github.com/microsoft/Phi-3CookBook/blob/main/md/04.Fine-tuning/FineTuning_Scenarios.md"
-                ],
-            },
+            "before": {k: stored[k] for k in ("support", "note", "sources")},
             "after": {"support": "partial", "note": "Checked by hand.", "sources": ["https://x.test/a"]},
         }
     ]  # fmt: skip
-    assert response.headers["etag"] == '"rev-4"'
+    assert response.headers["etag"] == f'"rev-{written}"'
     now = cell(client, "qa-tasks", "qlora")
     assert (now["revision"], now["cell"]["support"], now["cell"]["since_revision"]) == (
-        4,
+        written,
         "partial",
-        4,
+        written,
     )
-    assert cell(client, "qa-tasks", "qlora", at=2)["cell"]["support"] == "yes"
-    revision = client.get("/v1/revisions/4").json()
+    assert cell(client, "qa-tasks", "qlora", at=CURRENT)["cell"]["support"] == "yes"
+    revision = client.get(f"/v1/revisions/{written}").json()
     assert (revision["author"], revision["reason"]) == ("curator", "QA with QLoRA needs care")
     assert revision["changes"] == body["changes"]
     [row] = audit_rows(client, admin_key)
@@ -57,7 +59,7 @@ def test_correct_a_cell(client: TestClient, h: Headers, admin_key: str) -> None:
         "set_cell",
         "ok",
         200,
-        4,
+        written,
     )
     assert row["target"] == "/v1/matrix/qa-tasks/qlora"
     assert row["request_id"]
@@ -85,20 +87,20 @@ def test_add_a_technique_with_its_cells(client: TestClient, h: Headers, admin_ke
             {"scenario": "qa-tasks", "technique": "GaLore", "support": "unknown",
              "note": "No source found yet."},
         ]},
-        headers=h(rev=4, reason="GaLore cells"),
+        headers=h(rev=CURRENT + 1, reason="GaLore cells"),
     )  # fmt: skip
     assert cells.status_code == 200, cells.text
     assert [c["id"] for c in cells.json()["changes"]] == ["reduce-memory/galore", "qa-tasks/galore"]
-    assert cells.json()["revision"] == 5
+    assert cells.json()["revision"] == CURRENT + 2
     technique = client.get("/v1/techniques/gradient low-rank projection").json()["technique"]
     assert technique["id"] == "galore"
     assert cell(client, "reduce-memory", "galore")["cell"]["support"] == "yes"
-    assert client.get("/v1/techniques/galore", params={"at": 4}).status_code == 200
-    assert client.get("/v1/techniques/galore", params={"at": 3}).status_code == 404
+    assert client.get("/v1/techniques/galore", params={"at": CURRENT + 1}).status_code == 200
+    assert client.get("/v1/techniques/galore", params={"at": CURRENT}).status_code == 404
     markdown = client.get("/v1/matrix", params={"format": "markdown"}).text
     assert markdown.splitlines()[2].endswith("|FSDP|GaLore|")
     actions = [(r["action"], r["revision"]) for r in audit_rows(client, admin_key)]
-    assert actions == [("apply_matrix", 5), ("create_technique", 4)]
+    assert actions == [("apply_matrix", CURRENT + 2), ("create_technique", CURRENT + 1)]
 
 
 def test_paste_back_an_edited_markdown_table(client: TestClient, h: Headers) -> None:
@@ -122,10 +124,16 @@ def test_paste_back_an_edited_markdown_table(client: TestClient, h: Headers) -> 
     same = client.patch(
         "/v1/matrix",
         content=edited,
-        headers=h(rev=4, reason="again", **{"Content-Type": "text/markdown"}),
+        headers=h(rev=CURRENT + 1, reason="again", **{"Content-Type": "text/markdown"}),
     )
-    assert same.json() == {"revision": 4, "created_revision": None, "dry_run": False, "changes": []}
-    assert client.get("/v1/revisions").json()["revision"] == 4
+    unchanged: dict[str, object] = {
+        "revision": CURRENT + 1,
+        "created_revision": None,
+        "dry_run": False,
+        "changes": [],
+    }
+    assert same.json() == unchanged
+    assert client.get("/v1/revisions").json()["revision"] == CURRENT + 1
 
 
 def test_bulk_with_bad_rows_changes_nothing_and_reports_every_row(
@@ -143,7 +151,7 @@ def test_bulk_with_bad_rows_changes_nothing_and_reports_every_row(
     by_row = {(e["row"], e["location"]) for e in errors}
     assert (4, "support") in by_row
     assert response.json()["detail"].endswith("nothing was changed.")
-    assert client.get("/v1/revisions").json()["revision"] == 3
+    assert client.get("/v1/revisions").json()["revision"] == CURRENT
     assert cell(client, "qa-tasks", "lora")["cell"]["support"] == "yes"
     good_syntax_bad_ids = "scenario,technique,support\r\nqa-tasks,lorra,yes\r\nqa-taks,lora,no\r\n"
     response = client.patch(
@@ -194,7 +202,7 @@ def test_failure_in_the_middle_of_a_bulk_write_leaves_no_trace(
     assert response.headers["content-type"] == "application/problem+json"
     assert calls["n"] == 1
     assert client.get("/v1/matrix", params={"format": "csv"}).text == before
-    assert client.get("/v1/revisions").json()["revision"] == 3
+    assert client.get("/v1/revisions").json()["revision"] == CURRENT
     [row] = audit_rows(client, admin_key)
     assert (row["outcome"], row["status"], row["revision"]) == ("error", 500, None)
 
@@ -205,8 +213,8 @@ def test_failure_in_the_middle_of_a_bulk_write_leaves_no_trace(
         ({"reason": None}, 422, "invalid-input"),
         ({"reason": ""}, 422, "invalid-input"),
         ({"rev": None}, 428, "precondition-required"),
-        ({"rev": 1}, 412, "precondition-failed"),
-        ({"rev": 7}, 412, "precondition-failed"),
+        ({"rev": SEED}, 412, "precondition-failed"),
+        ({"rev": CURRENT + 1}, 412, "precondition-failed"),  # not written yet
     ],
 )
 def test_writes_need_a_reason_and_a_current_etag(
@@ -216,17 +224,17 @@ def test_writes_need_a_reason_and_a_current_etag(
     assert response.status_code == status
     assert response.json()["type"].endswith(slug)
     if status == 412:
-        assert response.json()["current_revision"] == 3
+        assert response.json()["current_revision"] == CURRENT
     assert cell(client, "qa-tasks", "lora")["cell"]["support"] == "yes"
     [row] = audit_rows(client, admin_key)
     assert (row["outcome"], row["status"], row["key_name"]) == ("refused", status, "curator")
 
 
 def test_if_match_must_be_an_issued_etag(client: TestClient, h: Headers) -> None:
-    headers = h() | {"If-Match": "rev-2"}
+    headers = h() | {"If-Match": f"rev-{CURRENT}"}
     response = client.put("/v1/matrix/qa-tasks/lora", json={"support": "no"}, headers=headers)
     assert response.status_code == 412
-    assert response.json()["allowed"] == ['"rev-<N>"']
+    assert response.json()["allowed"] == ['"rev-<N>"', '"rev-<N>-<variant>"', "*"]
 
 
 def test_dry_run_returns_the_diff_and_writes_nothing(
@@ -237,7 +245,7 @@ def test_dry_run_returns_the_diff_and_writes_nothing(
     )
     assert response.status_code == 200
     body = response.json()
-    assert (body["dry_run"], body["revision"], body["created_revision"]) == (True, 3, None)
+    assert (body["dry_run"], body["revision"], body["created_revision"]) == (True, CURRENT, None)
     assert body["changes"][0]["after"]["support"] == "no"
     created = client.post(
         "/v1/techniques?dry_run=true",
@@ -247,7 +255,7 @@ def test_dry_run_returns_the_diff_and_writes_nothing(
     assert created.status_code == 200
     assert cell(client, "qa-tasks", "lora")["cell"]["support"] == "yes"
     assert client.get("/v1/techniques/fsdp2").status_code == 404
-    assert client.get("/v1/revisions").json()["revision"] == 3
+    assert client.get("/v1/revisions").json()["revision"] == CURRENT
     assert [r["outcome"] for r in audit_rows(client, admin_key)] == ["dry_run", "dry_run"]
 
 
@@ -259,7 +267,10 @@ def test_rename_keeps_the_old_id_as_an_alias(client: TestClient, h: Headers) -> 
     assert t["id"] == "deepspeed-zero"
     assert "zero" in [a.casefold() for a in t["aliases"]]
     assert cell(client, "reduce-memory", "zero")["cell"]["support"] == "yes"
-    assert client.get("/v1/techniques/zero", params={"at": 2}).json()["technique"]["id"] == "zero"
+    assert (
+        client.get("/v1/techniques/zero", params={"at": CURRENT}).json()["technique"]["id"]
+        == "zero"
+    )
 
 
 def test_retire_keeps_history_and_the_id_taken(client: TestClient, h: Headers) -> None:
@@ -278,11 +289,11 @@ def test_retire_keeps_history_and_the_id_taken(client: TestClient, h: Headers) -
     assert len(client.get("/v1/matrix").json()["cells"]) == (len(TECHNIQUE_IDS) - 1) * len(
         SCENARIO_IDS
     )
-    assert client.get("/v1/techniques/peft", params={"at": 2}).status_code == 200
+    assert client.get("/v1/techniques/peft", params={"at": CURRENT}).status_code == 200
     again = client.post(
         "/v1/techniques",
         json={"id": "peft", "name": "PEFT", "category": "library"},
-        headers=h(rev=4),
+        headers=h(rev=CURRENT + 1),
     )
     assert again.status_code == 409
     assert "never reused" in again.json()["detail"]
@@ -298,18 +309,20 @@ def test_scenarios_are_written_the_same_way(client: TestClient, h: Headers) -> N
     clash = client.post(
         "/v1/scenarios",
         json={"id": "qa-2", "title": "Fine-tuning for QA tasks", "kind": "task"},
-        headers=h(rev=4),
+        headers=h(rev=CURRENT + 1),
     )
     assert clash.status_code == 409
     updated = client.patch(
-        "/v1/scenarios/long-context", json={"description": "Longer inputs."}, headers=h(rev=4)
+        "/v1/scenarios/long-context",
+        json={"description": "Longer inputs."},
+        headers=h(rev=CURRENT + 1),
     )
     assert updated.status_code == 200
     assert updated.json()["changes"][0]["after"] == {"description": "Longer inputs."}
-    retired = client.delete("/v1/scenarios/long-context", headers=h(rev=5))
+    retired = client.delete("/v1/scenarios/long-context", headers=h(rev=CURRENT + 2))
     assert retired.status_code == 200
     assert client.get("/v1/scenarios/long-context").status_code == 404
-    assert client.get("/v1/scenarios/long-context", params={"at": 5}).status_code == 200
+    assert client.get("/v1/scenarios/long-context", params={"at": CURRENT + 2}).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ from service.snapshot import load as snapshot_load
 from service.vocabulary import Support
 from service.web import routing
 from tests.helpers import Headers
-from tests.published import CURRENT
+from tests.published import CURRENT, SEED
 
 MATRIX_TARGETS = [
     "/v1/matrix",
@@ -38,7 +38,7 @@ MATRIX_TARGETS = [
     "/v1/matrix?support=partial&format=markdown",
     "/v1/matrix?technique=lora&technique=qlora&format=csv",
     "/v1/matrix?scenario=qa-tasks&scenario=reduce-memory",
-    "/v1/matrix?at=1&format=markdown",
+    f"/v1/matrix?at={SEED}&format=markdown",
     "/v1/export",
     "/v1/recommendations?scenario=reduce-memory&scenario=qa-tasks",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.published import SCENARIO_IDS, table_rows
+from tests.published import SCENARIO_IDS, SEED, table_rows
 
 
 def test_lists_the_nine_scenarios_with_verbatim_titles(client: TestClient) -> None:
@@ -42,7 +42,7 @@ def test_scenario_row_with_support_filter(client: TestClient) -> None:
     ).json()
     assert [i["technique"]["id"] for i in body["items"]] == ["deepspeed", "zero"]
     old = client.get(
-        "/v1/scenarios/data-parallel-memory/techniques", params={"support": "yes", "at": 1}
+        "/v1/scenarios/data-parallel-memory/techniques", params={"support": "yes", "at": SEED}
     ).json()
     assert [i["technique"]["id"] for i in old["items"]] == ["deepspeed", "zero", "dora"]
     both = client.get(

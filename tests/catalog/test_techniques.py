@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.published import COLUMN_IDS, CURRENT, SCENARIO_IDS, TECHNIQUE_IDS
+from tests.published import (
+    COLUMN_IDS,
+    CURRENT,
+    PAIRS_REVISION,
+    SCENARIO_IDS,
+    SEED,
+    TECHNIQUE_IDS,
+)
 
 
 def test_lists_the_techniques_in_table_order(client: TestClient) -> None:
@@ -17,7 +24,7 @@ def test_lists_the_techniques_in_table_order(client: TestClient) -> None:
     assert [t["id"] for t in body["items"]] == TECHNIQUE_IDS
     assert response.headers["etag"] == f'"rev-{CURRENT}"'
     assert response.headers["x-revision"] == str(CURRENT)
-    first = client.get("/v1/techniques", params={"at": 2}).json()
+    first = client.get("/v1/techniques", params={"at": PAIRS_REVISION - 1}).json()
     assert [t["id"] for t in first["items"]] == COLUMN_IDS
 
 
@@ -59,7 +66,9 @@ def test_technique_carries_paper_libraries_parent_and_sources(client: TestClient
 
 
 def test_name_as_of_revision_1_is_the_published_column(client: TestClient) -> None:
-    assert client.get("/v1/techniques/dora", params={"at": 1}).json()["technique"]["name"] == "DORA"
+    assert (
+        client.get("/v1/techniques/dora", params={"at": SEED}).json()["technique"]["name"] == "DORA"
+    )
     assert client.get("/v1/techniques/dora").json()["technique"]["name"] == "DoRA"
 
 
@@ -79,7 +88,7 @@ def test_technique_column_with_support_filter(client: TestClient) -> None:
     assert [i["scenario"]["id"] for i in body["items"]] == SCENARIO_IDS
     no = client.get("/v1/techniques/deepspeed/scenarios", params={"support": "no"}).json()
     assert [i["scenario"]["id"] for i in no["items"]] == ["fewer-parameters"]
-    old = client.get("/v1/techniques/lora/scenarios", params={"support": "no", "at": 1}).json()
+    old = client.get("/v1/techniques/lora/scenarios", params={"support": "no", "at": SEED}).json()
     assert [i["scenario"]["id"] for i in old["items"]] == [
         "reduce-memory",
         "fewer-parameters",
