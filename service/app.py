@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import fastapi_offline
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -28,12 +29,19 @@ from service.compat.router import router as compat_router
 from service.config import Settings, get_settings
 from service.db import create_db_engine
 from service.errors import Problem
+from service.estimates.router import router as estimates_router
 from service.history import audit
 from service.history.router import router as history_router
+from service.offerings.router import router as offerings_router
+from service.pages.render import STATIC as PAGES_STATIC
+from service.pages.router import router as pages_router
 from service.snapshot import SnapshotStore
+from service.web import contract
 from service.web.access import AccessLog
+from service.web.deps import reject_unknown_query
 from service.web.fastpath import FastReads
-from service.web.metrics import Metrics
+from service.web.guard import Guard
+from service.web.metrics import FLUSH_EVERY_S, Metrics
 from service.web.middleware import AttemptFields, RequestContext
 from service.web.ops import router as ops_router
 from service.web.problems import install_error_handlers
@@ -41,10 +49,13 @@ from service.web.problems import install_error_handlers
 ROUTERS = (
     catalog_router,
     compat_router,
+    offerings_router,
+    estimates_router,
     history_router,
     curation_router,
     admin_router,
     ops_router,
+    pages_router,
 )
 
 DESCRIPTION = """\
@@ -88,12 +99,28 @@ def install_docs(app: FastAPI) -> None:
         )
 
 
+async def _flush_metrics(metrics: Metrics) -> None:
+    """Write this worker's metric totals for the others' scrapes, twice a second."""
+    while True:
+        await asyncio.sleep(FLUSH_EVERY_S)
+        metrics.flush()
+
+
 class Service(FastAPI):
-    """The FastAPI app, with `service.web.fastpath` in front of its whole middleware stack."""
+    """The FastAPI app, with `service.web.guard` outermost and `service.web.fastpath` in front
+    of its whole middleware stack."""
 
     fast: FastReads | None = None
+    guard: Guard | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.guard is not None and scope["type"] == "http":
+            await self.guard(scope, receive, send)
+        else:
+            await self.dispatch(scope, receive, send)
+
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app behind the guard: the fast path, then FastAPI's whole stack."""
         if self.fast is not None and scope["type"] == "http":
             await self.fast(scope, receive, send)
         else:
@@ -110,7 +137,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # move it out of the collector's way, so young-generation collections stay cheap.
         gc.collect()
         gc.freeze()
+        flusher = asyncio.create_task(_flush_metrics(app.state.metrics))
         yield
+        flusher.cancel()
+        app.state.metrics.flush()
         app.state.access.flush()
         app.state.engine.dispose()
 
@@ -131,7 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.store = SnapshotStore(engine, settings.snapshot_cache_size)
 
-    app.state.metrics = Metrics()
+    app.state.metrics = Metrics(settings.metrics_dir, __version__)
     install_error_handlers(app)
     access = app.state.access = AccessLog()
 
@@ -156,6 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "X-Revision", "X-Request-ID"],
         )  # fmt: skip
     install_docs(app)
+    app.mount("/static/pages", StaticFiles(directory=PAGES_STATIC), name="pages-assets")
     app.fast = FastReads(
         partial(FastAPI.__call__, app),
         engine,
@@ -164,8 +195,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         enabled=not settings.require_read_key,
     )
 
+    app.guard = Guard(app.dispatch, settings.max_header_bytes)
+
     for router in ROUTERS:
-        app.include_router(router)
+        strict = [Depends(reject_unknown_query)] if router.prefix.startswith("/v1") else []
+        app.include_router(router, dependencies=strict)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -183,7 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 extra = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 schemas.update(extra.pop("$defs", {}))
                 schemas[model.__name__] = extra
-            app.openapi_schema = schema
+            app.openapi_schema = contract.complete(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from service.history import schemas as s
 from service.history import service
 from service.models import MAX_INT
 from service.web.auth import reader
-from service.web.deps import Limit, Offset, ReadsDep, SnapshotDep
+from service.web.deps import Limit, Offset, ReadsDep, SnapshotDep, next_link
 from service.web.problems import problem_responses
 from service.web.routing import DocumentedRoute
 
@@ -21,13 +21,17 @@ router = APIRouter(
 
 @router.get("/revisions", response_model=s.RevisionList, responses=problem_responses(404, 422))
 async def list_revisions(
+    request: Request,
+    response: Response,
     reads: ReadsDep,
     snap: SnapshotDep,
     limit: Limit,
     offset: Offset = 0,
 ) -> s.RevisionList:
     """List revisions, newest first."""
-    return await reads.run(lambda conn: service.list_revisions(conn, snap.revision, limit, offset))
+    found = await reads.run(lambda conn: service.list_revisions(conn, snap.revision, limit, offset))
+    next_link(request, response, found.total, limit, offset)
+    return found
 
 
 @router.get(

@@ -10,6 +10,7 @@ UTF-8, so it could be neither stored nor answered). Such input is a 422 naming t
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
@@ -62,6 +63,18 @@ def encodable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [encodable(item) for item in value]
     return value
+
+
+def one_script(text: str) -> str:
+    """`text` when its letters all come from one script and it has no full-width or other
+    compatibility look-alikes (NFKC leaves it unchanged); ValueError otherwise. For ids and
+    aliases, where `lora` spelled with a Cyrillic o (U+043E) would pose as `lora`."""
+    if unicodedata.normalize("NFKC", text) != text:
+        raise ValueError("use plain characters: full-width and compatibility forms look alike")
+    scripts = {unicodedata.name(ch, "?").split()[0] for ch in text if ch.isalpha()}
+    if len(scripts) > 1:
+        raise ValueError(f"letters from one script only, not a mix ({', '.join(sorted(scripts))})")
+    return text
 
 
 class Input(BaseModel):
