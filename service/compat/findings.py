@@ -45,6 +45,8 @@ PAIR_INHERITED = "FTM108"
 PAIR_REQUIREMENT_UNMET = "FTM109"
 PAIR_REQUIREMENT_UNDETERMINED = "FTM110"
 PAIR_REQUIREMENTS_MET = "FTM111"
+PAIR_VERSIONS_NOT_GIVEN = "FTM112"
+PAIR_RECOMMENDATION_DIFFERS = "FTM113"
 SCENARIO_UNSUPPORTED = "FTM201"
 SCENARIO_PARTIAL = "FTM202"
 SCENARIO_UNKNOWN = "FTM203"
@@ -161,6 +163,25 @@ RULES: Mapping[str, Rule] = MappingProxyType(
             " configs and met. Such a fact raises no pair-caveats warning: its caveats are"
             " shown as the detail lines of this note.",
             "Nothing has to change. A note never fails the check.",
+        ),
+        PAIR_VERSIONS_NOT_GIVEN: Rule(
+            "pair-versions-not-given",
+            "info",
+            "A pair needs minimum library versions, and the check was given no pins at all.",
+            "The pair works only from a minimum version of a library on, and no requirements"
+            " file, pip freeze output or pyproject.toml was passed to the check: the minimums"
+            " are listed, not checked (with some pins given, a missing one is pair-version-"
+            "unverified, a warning).",
+            "To have the versions checked, pass the job's requirements file with the configs.",
+        ),
+        PAIR_RECOMMENDATION_DIFFERS: Rule(
+            "pair-recommendation-differs",
+            "info",
+            "A setting of the plan differs from what the working setups behind a pair use.",
+            "The pair's fact records a recommended setting (what its sources' working setups"
+            " use, e.g. for memory savings), and the configs set it otherwise. Upstream examples"
+            " that differ still run, so this is a note, not a failure.",
+            "Consider the value the finding names; keep yours when you know why it differs.",
         ),
         SCENARIO_UNSUPPORTED: Rule(
             "scenario-unsupported",

@@ -32,6 +32,11 @@ Operator = Literal["equals", "one_of", "not_equals", "absent"]
 Status = Literal["met", "unmet", "undetermined"]
 
 OPERATORS: tuple[Operator, ...] = ("equals", "one_of", "not_equals", "absent")
+Level = Literal["required", "recommended"]
+LEVELS: tuple[Level, ...] = ("required", "recommended")
+"""`required`: the job breaks or the technique has no effect without it (unmet is an error,
+unknown a warning). `recommended`: what the sources' working setups use, e.g. for memory
+savings (unmet is a note, unknown says nothing): upstream examples that differ still run."""
 _NONE_VALUES = (None, "none")
 
 
@@ -59,8 +64,11 @@ class Requirement:
     value: SettingValue = None
     text: str = ""
     sources: tuple[str, ...] = ()
+    level: Level = "required"
 
     def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"requirement level must be one of {', '.join(LEVELS)}")
         if self.setting not in SETTINGS:
             raise ValueError(f"requirement names an unknown setting {self.setting!r}")
         if self.operator not in OPERATORS:
@@ -122,6 +130,7 @@ def requirement_from(data: Mapping[str, Any]) -> Requirement:
         value=value,
         text=str(data.get("text", "")),
         sources=tuple(data.get("sources", ())),
+        level=data.get("level", "required"),
     )
 
 
@@ -135,6 +144,7 @@ def requirement_fields(requirement: Requirement) -> dict[str, Any]:
         requirement.operator: value,
         "text": requirement.text,
         "sources": list(requirement.sources),
+        **({"level": requirement.level} if requirement.level != "required" else {}),
     }
 
 

@@ -35,6 +35,7 @@ from service.compat.findings import (
     PAIR_INCOMPATIBLE,
     PAIR_INHERITED,
     PAIR_LOW_CONFIDENCE,
+    PAIR_RECOMMENDATION_DIFFERS,
     PAIR_REQUIREMENT_UNDETERMINED,
     PAIR_REQUIREMENT_UNMET,
     PAIR_REQUIREMENTS_MET,
@@ -42,6 +43,7 @@ from service.compat.findings import (
     PAIR_VERSION_BELOW_RECOMMENDED,
     PAIR_VERSION_UNMET,
     PAIR_VERSION_UNVERIFIED,
+    PAIR_VERSIONS_NOT_GIVEN,
     RULES,
     SCENARIO_PARTIAL,
     SCENARIO_UNKNOWN,
@@ -303,6 +305,21 @@ def _requirement_findings(
     for requirement, status in results:
         if status == "met":
             continue
+        if requirement.level == "recommended":
+            found = settings.get(requirement.setting)
+            if status == "unmet" and found is not None:
+                here = (found.location,) if found.location else ()
+                yield _finding(
+                    PAIR_RECOMMENDATION_DIFFERS,
+                    f"{requirement.setting} is {_value(found)}; the working setups behind"
+                    f" {subject} use {requirement.wanted}.",
+                    techniques,
+                    evidence=requirement.sources or fact.sources,
+                    fix=f"consider {requirement.wanted}",
+                    locations=here + where,
+                    details=(requirement.text,) if requirement.text else (),
+                )
+            continue
         found = settings.get(requirement.setting)
         evidence = requirement.sources or fact.sources
         said = (requirement.text or requirement.wanted,)
@@ -332,7 +349,8 @@ def _requirement_findings(
             settings=said,
             details=(requirement.text,) if requirement.text else (),
         )
-    if all(status == "met" for _, status in results):
+    required = [(r, status) for r, status in results if r.level == "required"]
+    if all(status == "met" for _, status in required):
         read = tuple(
             s.location
             for r in fact.requirements
@@ -410,9 +428,14 @@ def _version_findings(
             recommended = fact.recommended_versions.get(library)
             also = f" (recommended {recommended})" if recommended else ""
             wanted.append(f"{library}{fact.versions[library]}{also}")
+        # A config checked alone (no requirements file at all) is not a gap in what was given:
+        # the minimums are a note. With pins given, a missing one is a warning.
+        given = bool(pins)
         yield _finding(
-            PAIR_VERSION_UNVERIFIED,
-            f"Could not verify {', '.join(unpinned)} for {subject}: the plan pins no version.",
+            PAIR_VERSION_UNVERIFIED if given else PAIR_VERSIONS_NOT_GIVEN,
+            f"Could not verify {', '.join(unpinned)} for {subject}: the plan pins no version."
+            if given
+            else f"{subject} need {', '.join(wanted)}; no library versions were given to check.",
             techniques,
             evidence=fact.sources,
             fix=f"pin {', '.join(wanted)}",

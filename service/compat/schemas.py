@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -29,6 +29,11 @@ class Requirement(Input):
     absent: bool | None = Field(default=None, description="true: the setting must be unset.")
     text: Text = ""
     sources: list[Source] = Field(default_factory=list, max_length=50)
+    level: Literal["required", "recommended"] = Field(
+        default="required",
+        description="`required`: unmet is an error, unknown a warning. `recommended`: what the "
+        "sources' working setups use; unmet is a note.",
+    )
 
     @model_validator(mode="after")
     def _one_operator(self) -> Requirement:

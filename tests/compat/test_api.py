@@ -240,20 +240,22 @@ def test_new_pairs_and_bad_pair_writes(client: TestClient, h: Headers) -> None:
 
 
 def test_checks_judge_the_settings_sent_like_the_offline_check(client: TestClient) -> None:
-    settings = {
-        "fsdp.use_orig_params": {"value": True, "file": "accelerate.yaml", "line": 9},
-        "fsdp.cpu_ram_efficient_loading": {"value": True, "file": "accelerate.yaml", "line": 5},
+    settings: dict[str, dict[str, object]] = {
+        "deepspeed.offload_optimizer": {"value": "nvme", "file": "ds.json", "line": 9},
+        "deepspeed.zero_stage": {"value": 2, "file": "ds.json", "line": 5},
     }
-    body = check(client, {"techniques": ["qlora", "fsdp"], "settings": settings})
+    body = check(client, {"techniques": ["zero-2", "zero-offload"], "settings": settings})
     assert body["verdict"] == "fail"
     [unmet] = [f for f in body["findings"] if f["rule"] == "FTM109"]
     assert unmet["name"] == "pair-requirement-unmet"
-    assert unmet["locations"][0] == {"file": "accelerate.yaml", "line": 9, "key": None}
+    assert unmet["locations"][0] == {"file": "ds.json", "line": 9, "key": None}
     catalog = document.load(client.get("/v1/export").json())
-    plan = Plan(techniques=[PlannedTechnique("qlora"), PlannedTechnique("fsdp")])
+    plan = Plan(techniques=[PlannedTechnique("zero-2"), PlannedTechnique("zero-offload")])
     for name, given in settings.items():
         where = Location(str(given["file"]), int(str(given["line"])))
-        plan.add_setting(PlannedSetting(name, bool(given["value"]), where))
+        value = given["value"]
+        assert isinstance(value, str | int)
+        plan.add_setting(PlannedSetting(name, value, where))
     offline = report_out(rules.check_plan(catalog.knowledge, plan), plan).model_dump()
     assert body == offline
     bad = client.post(

@@ -122,15 +122,19 @@ def test_every_rule_is_produced_by_some_plan() -> None:
     produced = set(rules(check(knowledge, BUSY)))
     produced |= set(rules(check(knowledge, plan(["fsdp", "zero-infinity"]))))
     produced |= set(rules(check(knowledge, plan(["qlora", "zero-3"], **GOOD_PINS))))
+    produced |= set(rules(check(knowledge, plan(["qlora", "zero-3"]))))  # no pins at all
     produced |= set(rules(check(knowledge, plan(["dora", "zero-1", "zero-infinity"]))))
     produced |= set(rules(check(knowledge, plan(["fsdp"], ["reduce-cost", "reduce-memory"]))))
     needs = Requirement("fsdp.use_orig_params", "equals", False, text="use_orig_params off")
-    required = sample.knowledge(add=[PairFact("lora", "fsdp", "compatible", requirements=(needs,))])
+    nice = Requirement("fsdp.cpu_ram_efficient_loading", "equals", True, level="recommended")
+    fact = PairFact("lora", "fsdp", "compatible", requirements=(needs, nice))
+    required = sample.knowledge(add=[fact])
     for value in (True, None, False):  # violated, undetermined, met
         job = plan(["lora", "fsdp"])
         if value is not None:
             where = Location("accelerate.yaml", 7, "fsdp_config.fsdp_use_orig_params")
             job.add_setting(PlannedSetting("fsdp.use_orig_params", value, where))
+            job.add_setting(PlannedSetting("fsdp.cpu_ram_efficient_loading", False, where))
         produced |= set(rules(check(required, job)))
     # The model, offering and fit rules (FTM3xx, FTM4xx) are not the pair engine's: their own
     # tests (tests/offerings, tests/compat/test_fit.py) produce them.

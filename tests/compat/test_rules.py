@@ -67,8 +67,19 @@ def test_a_pin_below_a_recommendation_for_an_unrequired_library_is_info() -> Non
     assert report.verdict == "pass"
 
 
-def test_no_pins_cannot_be_verified() -> None:
+def test_no_pins_at_all_lists_the_versions_as_a_note() -> None:
     report = check(K, plan(["qlora", "zero-3"]))
+    listed = only(report, "FTM112")
+    assert listed.severity == "info"
+    assert "FTM103" not in rules(report)
+    assert listed.message.startswith("qlora + zero-3 need accelerate>=0.28.0")
+    assert listed.message.endswith("no library versions were given to check.")
+    assert listed.fix is not None
+    assert "peft>=0.10.0 (recommended >0.13.0)" in listed.fix
+
+
+def test_no_pins_cannot_be_verified() -> None:
+    report = check(K, plan(["qlora", "zero-3"], torch="2.3.0"))  # some pins, not those
     assert report.verdict == "warn"
     unverified = only(report, "FTM103")
     assert unverified.severity == "warning"
@@ -189,7 +200,7 @@ def test_findings_resting_on_one_fact_are_reported_once() -> None:
         "qlora + zero-2, qlora + zero-3 (inherited from qlora + zero) combine only with 1 caveat."
     )
     assert caveats.locations == (at("qlora"), at("zero-2"), at("zero-3"))
-    assert only(report, "FTM103").techniques == ("qlora", "zero-2", "zero-3")
+    assert only(report, "FTM112").techniques == ("qlora", "zero-2", "zero-3")
     # The two stages themselves: nothing is known, and deepspeed + zero is not inherited.
     assert only(report, "FTM105").techniques == ("zero-2", "zero-3")
 
