@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from service.compat.findings import SEVERITIES, Finding, Outcome, Report
+from service.compat.findings import Finding, Outcome, Report
+from service.compat.rules import finding_order
 from service.detect.plan import Plan, PlannedModel
 from service.offerings.rules import OfferingKnowledge, check_model
 
@@ -120,26 +121,10 @@ def hardware_id(hardware: Sequence[Mapping[str, Any]], value: str) -> str | None
     return None
 
 
-_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
-
-
-def _order(finding: Finding) -> tuple[object, ...]:
-    # The order of rules.check_plan: severity, rule, techniques, scenario, message.
-    return (
-        _RANK[finding.severity],
-        finding.rule,
-        finding.techniques,
-        finding.scenario is not None,
-        finding.scenario or "",
-        finding.message,
-        repr(finding),
-    )
-
-
 def with_findings(report: Report, extra: Iterable[Finding]) -> Report:
     """`report` with `extra` findings added, ordered as `rules.check_plan` orders them, and
     its verdict recomputed (fail on any error, warn on any warning, else pass)."""
-    ordered: Sequence[Finding] = sorted({*report.findings, *extra}, key=_order)
+    ordered: Sequence[Finding] = sorted({*report.findings, *extra}, key=finding_order)
     severities = {f.severity for f in ordered}
     verdict: Outcome = (
         "fail" if "error" in severities else "warn" if "warning" in severities else "pass"

@@ -130,7 +130,7 @@ def check_plan(knowledge: Knowledge, plan: Plan) -> Report:
         *_pair_findings(knowledge, ids, leaves, pins, located, plan.settings),
         *_scenario_findings(knowledge, leaves, scenarios, located),
     }
-    ordered = tuple(sorted(findings, key=_order))
+    ordered = tuple(sorted(findings, key=finding_order))
     severities = {finding.severity for finding in ordered}
     verdict: Outcome = (
         "fail" if "error" in severities else "warn" if "warning" in severities else "pass"
@@ -178,7 +178,8 @@ def _finding(
     )
 
 
-def _order(finding: Finding) -> tuple[object, ...]:
+def finding_order(finding: Finding) -> tuple[object, ...]:
+    """The sort key of a report's findings: severity, rule, techniques, scenario, message."""
     # repr last: two findings equal up to the message still sort the same way on every run.
     return (
         _SEVERITY_RANK[finding.severity],
