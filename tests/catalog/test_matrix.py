@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -169,7 +170,7 @@ def test_filtered_markdown_leaves_filtered_out_cells_empty(client: TestClient) -
 def test_bad_matrix_queries_are_problems(
     client: TestClient, params: dict[str, object], status: int, field: str
 ) -> None:
-    response = client.get("/v1/matrix", params=params)  # type: ignore[arg-type]
+    response = client.get("/v1/matrix", params=cast(Any, params))
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()

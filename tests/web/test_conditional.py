@@ -78,7 +78,7 @@ def _put(client: TestClient, h: Headers, if_match: str | None) -> int:
     response = client.put(
         "/v1/matrix/qa-tasks/lora", json={"support": "partial", "note": "n"}, headers=headers
     )
-    return response.status_code
+    return int(response.status_code)
 
 
 def test_if_match_takes_a_star_and_lists_and_compares_strongly(
