@@ -89,3 +89,11 @@ def test_summaries_are_the_first_docstring_line() -> None:
             op = doc["paths"][route.path][method.lower()]
             first_line = (inspect.getdoc(route.endpoint) or "").splitlines()[0]
             assert op["summary"] == first_line, route.path
+
+
+def test_schema_names_are_unique_and_meaningful() -> None:
+    """Two classes of one name become `service__pkg__schemas__Name`, which generated clients
+    drop or mangle: every schema keeps its own class name."""
+    doc = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    names = list(doc["components"]["schemas"])
+    assert [n for n in names if "__" in n] == []

@@ -298,7 +298,7 @@ class Reason(Output):
     sources: list[str]
 
 
-class Excluded(Output):
+class ExcludedOffering(Output):
     offering: str
     name: str
     reasons: list[Reason]
@@ -311,7 +311,7 @@ class WhereAnswer(Output):
     model: str
     techniques: list[str]
     matches: list[Match]
-    excluded: list[Excluded]
+    excluded: list[ExcludedOffering]
 
 
 # -- writes: `PUT /v1/{models|hardware|platforms|offerings}/{id}` ---------------------------

@@ -154,7 +154,7 @@ def _fit(confidences: Iterable[str | None]) -> s.Fit:
 
 def _judge(
     snap: Snapshot, o: EntityData, model_id: str, techniques: Sequence[str]
-) -> s.Match | s.Excluded:
+) -> s.Match | s.ExcludedOffering:
     data = o.data
     reasons: list[s.Reason] = []
     life = data["lifecycle"]
@@ -201,7 +201,7 @@ def _judge(
             notes.append(f"{tid}: {offered[tid]['note']}")
         sources += offered[tid]["sources"]
     if reasons:
-        return s.Excluded(offering=o.id, name=data["name"], reasons=reasons)
+        return s.ExcludedOffering(offering=o.id, name=data["name"], reasons=reasons)
     fit = _fit(confidences)
     return s.Match(offering=o.id, name=data["name"], platform=data["platform"],
                    mode=data["mode"], fit=fit, notes=notes,
@@ -214,7 +214,7 @@ def where(snap: Snapshot, model: str, techniques: Sequence[str]) -> s.WhereAnswe
     model_id = get(snap, "model", model).id
     tids = list(dict.fromkeys(technique(snap, t) for t in techniques))
     matches: list[s.Match] = []
-    excluded: list[s.Excluded] = []
+    excluded: list[s.ExcludedOffering] = []
     for o in entities(snap, "offering").values():
         judged = _judge(snap, o, model_id, tids)
         if isinstance(judged, s.Match):
