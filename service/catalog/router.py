@@ -14,7 +14,7 @@ from service.vocabulary import Support
 from service.web.auth import reader
 from service.web.deps import Limit, Offset, SnapshotDep, etag_for, next_link
 from service.web.problems import problem_responses
-from service.web.routing import DocumentedRoute, send_parts
+from service.web.routing import DocumentedRoute, accepted_media, send_parts
 
 router = APIRouter(
     prefix="/v1", tags=["catalog"], route_class=DocumentedRoute, dependencies=[Depends(reader)]
@@ -48,21 +48,7 @@ def negotiate(accept: str | None) -> s.MatrixFormat:
     """The best representation for an Accept header (JSON when absent or anything goes)."""
     if not accept:
         return s.MatrixFormat.json
-    offers: list[tuple[float, int, str]] = []
-    for index, part in enumerate(accept.split(",")):
-        media, _, params = part.strip().partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        offers.append((quality, -index, media.strip().lower()))
-    for quality, _, media in sorted(offers, reverse=True):
-        if quality <= 0:
-            continue
+    for media in accepted_media(accept):
         if media in ACCEPTED:
             return ACCEPTED[media]
         if media in ("*/*", "application/*"):

@@ -15,7 +15,7 @@ from service.snapshot import EntityData, Snapshot
 from service.web.auth import reader
 from service.web.deps import SnapshotDep, etag_for
 from service.web.problems import problem_responses
-from service.web.routing import DocumentedRoute
+from service.web.routing import DocumentedRoute, accepted_media
 
 router = APIRouter(
     prefix="/v1", tags=["offerings"], route_class=DocumentedRoute, dependencies=[Depends(reader)]
@@ -52,21 +52,7 @@ def _negotiate(accept: str | None) -> s.ListFormat:
     """The representation an Accept header asks for first (JSON when absent or `*/*`)."""
     if not accept:
         return s.ListFormat.json
-    ranked = []
-    for index, part in enumerate(accept.split(",")):
-        media, _, params = part.strip().partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        ranked.append((-quality, index, media.strip().lower()))
-    for negative_quality, _, media in sorted(ranked):
-        if negative_quality >= 0:
-            continue
+    for media in accepted_media(accept):
         if media in ACCEPTED:
             return ACCEPTED[media]
         if media in ("*/*", "application/*"):

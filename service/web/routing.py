@@ -43,6 +43,24 @@ def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> list[str]:
     return sorted(methods)
 
 
+def accepted_media(accept: str) -> list[str]:
+    """The media types of an Accept header (RFC 9110 12.5.1), most wanted first: by quality,
+    then in the order given; those with q=0 (or an unreadable q) are left out."""
+    offers: list[tuple[float, int, str]] = []
+    for index, part in enumerate(accept.split(",")):
+        media, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        offers.append((quality, -index, media.strip().lower()))
+    return [media for quality, _, media in sorted(offers, reverse=True) if quality > 0]
+
+
 STREAM_AFTER_BYTES = 4 * 1024 * 1024
 """A document larger than this is streamed (chunked) instead of being held whole in memory."""
 
