@@ -38,6 +38,7 @@ from service.pages.router import router as pages_router
 from service.snapshot import SnapshotStore
 from service.web import contract
 from service.web.access import AccessLog
+from service.web.auth import KeyGate
 from service.web.deps import reject_unknown_query
 from service.web.fastpath import FastReads
 from service.web.guard import Guard
@@ -45,6 +46,7 @@ from service.web.metrics import FLUSH_EVERY_S, Metrics
 from service.web.middleware import AttemptFields, RequestContext
 from service.web.ops import router as ops_router
 from service.web.problems import install_error_handlers
+from service.web.revision import watch_for
 
 ROUTERS = (
     catalog_router,
@@ -142,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         flusher.cancel()
         app.state.metrics.flush()
         app.state.access.flush()
+        await app.state.keys.watch.aclose()
         app.state.engine.dispose()
 
     app = Service(
@@ -187,12 +190,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )  # fmt: skip
     install_docs(app)
     app.mount("/static/pages", StaticFiles(directory=PAGES_STATIC), name="pages-assets")
+    # One look at the database per request, shared by the fast path and the key checks.
+    gate = app.state.keys = KeyGate(engine, watch_for(engine))
     app.fast = FastReads(
         partial(FastAPI.__call__, app),
-        engine,
+        gate,
         app.state.metrics,
         access,
-        enabled=not settings.require_read_key,
+        enabled=settings.fast_path,
+        require_key=settings.require_read_key,
     )
 
     app.guard = Guard(app.dispatch, settings.max_header_bytes)

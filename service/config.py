@@ -43,6 +43,14 @@ class Settings(BaseSettings):
         default=16, ge=1, description="Past revisions kept in memory for `at=` reads."
     )
     require_read_key: bool = Field(default=False, description="Ask for an API key on reads too.")
+    fast_path: bool = Field(
+        default=True,
+        description=(
+            "Answer repeated reads of the newest revision from prepared bytes, before FastAPI "
+            "(service.web.fastpath). Off: every read takes the app's own path, as a cache miss "
+            "does (to measure that path, or to debug it)."
+        ),
+    )
     max_page_size: int = Field(default=1000, ge=1, description="Largest `limit` a list accepts.")
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest request body; 413 past it."

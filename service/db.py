@@ -83,7 +83,14 @@ def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
 
 
 NEWEST_REVISION_SQL = "SELECT max(number) FROM revision"
-"""The one question "which revision is newest" (the fast path asks it through raw sqlite3)."""
+"""The one question "which revision is newest" (the fast path asks `FRESHNESS_SQL` instead)."""
+
+
+FRESHNESS_SQL = (
+    "SELECT (SELECT max(number) FROM revision), (SELECT generation FROM api_key_generation)"
+)
+"""The newest revision and the API keys' generation (`models.ApiKeyGeneration`), in one
+statement, so from one snapshot: what `service.web.revision` asks before answering a request."""
 
 
 def current_revision(conn: sa.Connection) -> int:

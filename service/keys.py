@@ -1,8 +1,9 @@
-"""API keys: generate, parse, hash, store, verify. No web framework here.
+"""API keys: generate, parse, hash, store, verify, and cache verdicts. No web framework here.
 
 A key reads `ftm_<key_id>_<secret>`. Only the SHA-256 of the whole key is stored; the key id
 finds the row and the hash is compared in constant time. Scopes nest: read < write < admin
-(`service.vocabulary.SCOPES`).
+(`service.vocabulary.SCOPES`). Every write to the key table moves its generation (database
+triggers, `models.ApiKeyGeneration`), which is what lets `KeyCache` be trusted between writes.
 """
 
 from __future__ import annotations
@@ -154,11 +155,30 @@ def revoke_key(conn: sa.Connection, name: str) -> KeyInfo:
     return found
 
 
-def authenticate(conn: sa.Connection, key: str, now: datetime | None = None) -> Principal:
-    """The principal a key stands for; 401 for a malformed, unknown, expired or revoked key."""
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A key the database vouches for: who it stands for, and until when (POSIX seconds; None:
+    no end). Expiry is left to the clock at each use (`principal_of`)."""
+
+    principal: Principal
+    expires_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A key the database does not vouch for, and the 401's detail saying why."""
+
+    detail: str
+
+
+Verdict = Admitted | Refused
+
+
+def verify(conn: sa.Connection, key: str) -> Verdict:
+    """What the database says of `key` now: malformed, unknown, revoked, or whose it is."""
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
-        raise unauthorized("The API key is malformed.")
+        return Refused("The API key is malformed.")
     keys = table_of(ApiKey)
     row = conn.execute(
         sa.select(
@@ -168,14 +188,70 @@ def authenticate(conn: sa.Connection, key: str, now: datetime | None = None) -> 
     # Hash and compare even for an unknown id, so timing does not tell ids apart.
     expected = row.secret_hash if row is not None else hash_key("")
     if not hmac.compare_digest(hash_key(key), expected) or row is None:
-        raise unauthorized("The API key is not valid.")
-    now = now or datetime.now(UTC)
+        return Refused("The API key is not valid.")
     if row.revoked_at is not None:
-        raise unauthorized("The API key has been revoked.")
+        return Refused("The API key has been revoked.")
     expires = _utc(row.expires_at)
-    if expires is not None and expires <= now:
+    return Admitted(
+        Principal(name=row.name, scope=row.scope),
+        expires.timestamp() if expires is not None else None,
+    )
+
+
+def principal_of(verdict: Verdict, now: float) -> Principal:
+    """The principal of an admitted key that has not expired at `now` (POSIX seconds); the
+    401 otherwise."""
+    if isinstance(verdict, Refused):
+        raise unauthorized(verdict.detail)
+    if verdict.expires_at is not None and verdict.expires_at <= now:
         raise unauthorized("The API key has expired.")
-    return Principal(name=row.name, scope=row.scope)
+    return verdict.principal
+
+
+def authenticate(conn: sa.Connection, key: str, now: datetime | None = None) -> Principal:
+    """The principal a key stands for; 401 for a malformed, unknown, expired or revoked key."""
+    return principal_of(verify(conn, key), (now or datetime.now(UTC)).timestamp())
+
+
+class KeyCache:
+    """Verdicts on keys (admissions and refusals), valid for one generation of the key table
+    (`models.ApiKeyGeneration`).
+
+    Entries are found by a BLAKE2s digest of the whole key, its id included (BLAKE2s rather
+    than SHA-256: half the cost on a key's few bytes, and this digest is never stored), so no
+    secret is kept in memory and a lookup tells an attacker nothing short of a preimage.
+    `sync` with the generation the database is at empties the cache whenever it moved (any
+    key created, installed, revoked, edited or deleted anywhere). `put` keeps a verdict only
+    if it was looked up at the generation the cache is still at, so a lookup that raced a key
+    write is never kept past it. Expiry is never cached away: `principal_of` checks the clock
+    at every use.
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self.generation = -1
+        self._verdicts: dict[bytes, Verdict] = {}
+
+    def sync(self, generation: int) -> None:
+        """Forget every verdict unless they were made at `generation`."""
+        if generation != self.generation:
+            self._verdicts.clear()
+            self.generation = generation
+
+    def get(self, key: str) -> Verdict | None:
+        """The verdict kept for `key`, if any."""
+        return self._verdicts.get(hashlib.blake2s(key.encode()).digest())
+
+    def put(self, key: str, verdict: Verdict, generation: int) -> None:
+        """Keep `verdict`, looked up after the database was seen at `generation`."""
+        if generation != self.generation:
+            return
+        if len(self._verdicts) >= self.max_entries:
+            self._verdicts.clear()  # a flood of made-up keys costs lookups, never memory
+        self._verdicts[hashlib.blake2s(key.encode()).digest()] = verdict
+
+    def __len__(self) -> int:
+        return len(self._verdicts)
 
 
 def unauthorized(detail: str) -> Unauthorized:

@@ -212,6 +212,20 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
+class ApiKeyGeneration(SQLModel, table=True):
+    """How many times `api_key` was written: one row, bumped by database triggers on every
+    insert, update and delete of a key, in the writing transaction (whoever writes, through
+    `service.keys`, the CLI or plain SQL). Read with the newest revision in the one query each
+    request already makes, it tells every process at once that its cached key checks are stale.
+    """
+
+    __tablename__ = "api_key_generation"
+    __table_args__ = (sa.CheckConstraint("id = 1", name="single_row"),)
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    generation: int
+
+
 class AuditEntry(SQLModel, table=True):
     """One write attempt, accepted or refused: who, what, on which target, with what outcome."""
 

@@ -138,7 +138,7 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited at start-up:\n{self._close_log()}")
             try:
-                if httpx.get(f"{self.url}/v1/revisions?limit=1", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.1)

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from service import keys
 from service.vocabulary import Scope
+from service.web.fastpath import FastReads
 
 Headers = Callable[..., dict[str, str]]
 
@@ -30,3 +31,16 @@ def audit_rows(client: TestClient, admin_key: str, **params: Any) -> list[dict[s
     assert response.status_code == 200, response.text
     rows: list[dict[str, Any]] = response.json()["items"]
     return rows
+
+
+def fast_layer(client: TestClient) -> FastReads:
+    """The fast path in front of the test client's application."""
+    layer = client.app.fast  # type: ignore[attr-defined]
+    assert isinstance(layer, FastReads)
+    return layer
+
+
+def comparable(response: Any) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of an answer, less its (per-request) request id."""
+    headers = {k: v for k, v in response.headers.items() if k != "x-request-id"}
+    return response.status_code, headers, response.content

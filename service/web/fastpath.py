@@ -1,111 +1,59 @@
 """Answer repeated reads from prepared bytes, before FastAPI's routing.
 
-Every cacheable read of the newest revision (GET under /v1/ without `at`, and POST /v1/checks,
-which only reads) is answered once by the application; its status, headers and body are kept,
-keyed by revision, path, query, Accept and (for a check) the request body, and sent as they
-are to the next identical request. `If-None-Match` with the current ETag answers 304 at once.
+Every cacheable read of the newest revision (a GET under /v1/ or of a page, without `at`; POST
+/v1/checks, which only reads) is answered once by the application; its status, headers and
+body are kept, keyed by path, query, Accept, Origin, the caller's key scope and (for a check)
+the body, and sent as they are to the next identical request; `If-None-Match` with its ETag
+answers 304 at once. Static files with an ETag are kept too (they never change while the
+process runs).
 
-Correctness does not rest on a timer: every request first asks the database which revision is
-newest, by the cheapest means the backend has (SQLite: `PRAGMA data_version`, which changes
-whenever another connection commits; otherwise one `max(number)` query). A response is kept
-only if it was read from the revision that is newest at that moment, so no process answers from
-an older revision once a write has been acknowledged anywhere.
+Correctness does not rest on a timer: every request first looks at the database, by a look
+that starts after it arrived (`service.web.revision`: the newest revision and the keys'
+generation), and only answers of the revision just seen are sent or kept. So no process
+answers from an older revision once a write has been acknowledged anywhere.
 
-This layer also answers conditional GETs for every read: a 200 whose ETag the client sent in
-`If-None-Match` goes out as a 304 without a body (a hit costs no serialization at all).
+With FTM_REQUIRE_READ_KEY, a hit goes only to a bearer key that `service.web.auth.KeyGate`
+admits (verdicts cached per process, dropped when any key is written anywhere, expiry checked
+at each use); any other request goes to the application, which answers its 401 or 403. Answers
+are kept per key scope, so one made for a wider key never reaches a narrower or anonymous one.
+
+A 200 of the application whose ETag the client sent in `If-None-Match` goes out as a 304.
 """
 
 from __future__ import annotations
 
-import mmap
 import re
-import sqlite3
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.db import NEWEST_REVISION_SQL, current_revision
+from service.errors import Unauthorized
+from service.keys import Principal, Verdict, principal_of
 from service.web.access import AccessLog, fixed_fields
+from service.web.auth import KeyGate, bearer_in
+from service.web.conditional import conditional, matches, not_modified_headers, without_body
 from service.web.metrics import Metrics
-from service.web.middleware import API_CSP, SECURITY_HEADERS, request_id_or_new
+from service.web.middleware import API_CSP, PAGES_PATHS, SECURITY_HEADERS, request_id_or_new
+from service.web.revision import Seen, remember
 from service.web.routing import READ_ONLY_POSTS
 
-WAL_INDEX_HEADER = 48  # bytes of the first copy of the wal-index header
 AT_PARAMETER = re.compile(rb"(?:^|&)at=")  # time travel: immutable, rare, left to the app
 MAX_ENTRIES = 4096
 MAX_BYTES = 128 * 1024 * 1024
 MAX_ENTRY_BYTES = MAX_BYTES // 16  # larger answers are sent, not kept
 MAX_CHECK_BODY = 64 * 1024
+STATIC_PREFIX = "/static/"
+# A static file's answer to these depends on more than the path (a range, a date): the app's.
+_STATIC_CONDITIONS = frozenset({b"range", b"if-range", b"if-modified-since"})
 
 
-class RevisionWatch:
-    """The newest revision number, asked of the database as cheaply as it allows.
-
-    SQLite in WAL mode: every commit, from any process, rewrites the wal-index header at the
-    start of the `-shm` file (its `iChange` counter, frame count and checksums; see
-    https://www.sqlite.org/walformat.html). That header is mapped into memory and compared with
-    the one seen at the last query: unchanged means no commit since, and costs a memory read.
-    A changed (or torn) header only triggers the real query. `PRAGMA data_version` is the
-    fallback when the file cannot be mapped; other databases get one `max(number)` query.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        url = engine.url
-        database = url.database if url.get_backend_name() == "sqlite" else None
-        self.sqlite_path = database if database and database != ":memory:" else None
-        self._conn: sqlite3.Connection | None = None
-        self._shm: mmap.mmap | None = None
-        self._header = b""
-        self._data_version = -1
-        self._revision = -1
-
-    def _open(self, path: str) -> sqlite3.Connection:
-        # Autocommit, read-only use: each statement sees the latest commit. Kept open, so the
-        # -shm file stays in place for the life of the process.
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 5000")
-        conn.execute("SELECT 1 FROM revision LIMIT 1").fetchall()
-        try:
-            with open(f"{path}-shm", "rb") as shm:
-                self._shm = mmap.mmap(shm.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):
-            self._shm = None  # not in WAL mode: fall back to PRAGMA data_version
-        return conn
-
-    def current(self) -> int:
-        if self.sqlite_path is None:
-            with self.engine.connect() as conn:
-                return current_revision(conn)
-        if self._conn is None:
-            self._conn = self._open(self.sqlite_path)
-        db = self._conn
-        if self._shm is not None:
-            header = self._shm[:WAL_INDEX_HEADER]
-            if header == self._header:
-                return self._revision
-            # Header first, query second: a commit in between is seen again next time.
-            self._header = header
-        else:
-            version = db.execute("PRAGMA data_version").fetchone()[0]
-            if version == self._data_version:
-                return self._revision
-            self._data_version = version
-        row = db.execute(NEWEST_REVISION_SQL).fetchone()
-        self._revision = int(row[0] or 0)
-        return self._revision
-
-    def close(self) -> None:
-        if self._shm is not None:
-            self._shm.close()
-            self._shm = None
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+# GETs that read the newest revision (the API, the human pages; and `/` itself), and the
+# static files: what this layer prepares.
+_PREFIXES = ("/v1/", *PAGES_PATHS, STATIC_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,57 +70,8 @@ class Prepared:
     not_modified_headers: list[tuple[bytes, bytes]]
 
 
-def _matches(if_none_match: bytes, etag: bytes) -> bool:
-    if if_none_match == etag:  # the usual case: the client sends back the one ETag it got
-        return True
-    candidates = [part.strip().removeprefix(b"W/") for part in if_none_match.split(b",")]
-    return etag in candidates or b"*" in candidates
-
-
-# RFC 9110 15.4.5: a 304 carries the headers the 200 would have had that caches need.
-_KEPT_ON_304 = frozenset({b"etag", b"vary", b"cache-control", b"x-revision", b"content-location"})
-
-
-def not_modified_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The headers of a 200 that its 304 repeats."""
-    return [(k, v) for k, v in headers if k.lower() in _KEPT_ON_304]
-
-
-def _without_body(send: Send) -> Send:
-    """A HEAD answer: the GET's status and headers (Content-Length included), no body."""
-
-    async def send_head(message: Message) -> None:
-        if message["type"] == "http.response.body":
-            if message.get("more_body"):
-                return
-            message = {"type": "http.response.body", "body": b""}
-        await send(message)
-
-    return send_head
-
-
-def _conditional(if_none_match: bytes, send: Send) -> Send:
-    """Turn a 200 whose ETag the client already holds into a 304 without a body."""
-    if not if_none_match:
-        return send
-    not_modified = False
-
-    async def send_conditional(message: Message) -> None:
-        nonlocal not_modified
-        if message["type"] == "http.response.start" and message["status"] == 200:
-            headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", [])]
-            etag = next((v for k, v in headers if k == b"etag"), b"")
-            if etag and _matches(if_none_match, etag):
-                not_modified = True
-                message = {"type": "http.response.start", "status": 304,
-                           "headers": not_modified_headers(headers)}  # fmt: skip
-        elif message["type"] == "http.response.body" and not_modified:
-            if message.get("more_body"):
-                return
-            message = {"type": "http.response.body", "body": b""}
-        await send(message)
-
-    return send_conditional
+Found = tuple[Seen, Principal | None, tuple[Any, ...], Prepared | None] | None
+"""What `FastReads._judge` found: the look, the caller, the cache key, the prepared answer."""
 
 
 def _header(scope: Scope, name: bytes) -> bytes:
@@ -183,28 +82,37 @@ def _header(scope: Scope, name: bytes) -> bytes:
 
 
 class FastReads:
-    """The outermost ASGI layer: serves prepared responses for the newest revision.
+    """The layer in front of the application stack: serves prepared responses for the newest
+    revision.
 
     A hit is answered here in full (request id, metric, access line); everything else goes to
-    `app`, the whole application stack, and a cacheable 200 it returns is kept.
+    `app`, the whole application stack, and a cacheable 200 it returns is kept. `hits` and
+    `misses` count the cacheable requests answered here and by the application.
     """
 
     def __init__(
         self,
         app: ASGIApp,
-        engine: Engine,
+        gate: KeyGate,
         metrics: Metrics,
         access: AccessLog,
         enabled: bool = True,
+        require_key: bool = False,
     ) -> None:
         self.app = app
-        self.watch = RevisionWatch(engine)
+        self.gate = gate
+        self.watch = gate.watch
+        # SQLite's look never waits: called directly, it saves a coroutine per request.
+        self._now: Callable[[], Seen] | None = getattr(gate.watch, "now", None)
         self.metrics = metrics
         self.access = access
         self.enabled = enabled
+        self.require_key = require_key
         self.cache: OrderedDict[tuple[Any, ...], Prepared] = OrderedDict()
         self.cached_bytes = 0
         self.cache_revision = -1
+        self.hits = 0
+        self.misses = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -214,52 +122,121 @@ class FastReads:
         if method == "HEAD":
             # Every GET route answers HEAD (RFC 9110 9.3.2) with the GET's headers, cached or not.
             scope = {**scope, "method": "GET"}
-            send = _without_body(send)
+            send = without_body(send)
             method = "GET"
-        if method == "GET" and self.enabled and scope["path"].startswith("/v1/"):
-            inm = accept = request_id = origin = b""
-            for name, value in scope["headers"]:
-                if name == b"if-none-match":
-                    inm = bytes(value)
-                elif name == b"accept":
-                    accept = bytes(value)
-                elif name == b"x-request-id":
-                    request_id = bytes(value)
-                elif name == b"origin":
-                    origin = bytes(value)
-            query = scope["query_string"]
-            if not (query and AT_PARAMETER.search(query)):
-                # The CORS headers of an answer depend on the Origin that asked (RFC 6454):
-                # each origin (and none) gets its own prepared answer.
-                key = ("GET", scope["path"], query, accept, origin)
-                started = time.perf_counter()  # the revision check is part of the answer
-                revision = self._revision()
-                hit = self.cache.get(key)
-                if hit is not None:
-                    not_modified = bool(inm) and _matches(inm, hit.etag)
-                    await self._send_prepared(hit, scope, send, not_modified, request_id, started)
-                    return
-                await self._serve(key, revision, scope, receive, _conditional(inm, send))
+        path = scope["path"]
+        if method != "GET" or not self.enabled or not (path == "/" or path.startswith(_PREFIXES)):
+            if method == "GET":
+                inm = _header(scope, b"if-none-match")
+                await self.app(scope, receive, conditional(inm, send) if inm else send)
+            elif method == "POST" and self.enabled and path in READ_ONLY_POSTS:
+                await self._check(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        # A cacheable GET, handled here rather than in a method of its own: the hottest path.
+        inm = accept = request_id = origin = authorization = b""
+        static = path.startswith(STATIC_PREFIX)
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                inm = bytes(value)
+            elif name == b"accept":
+                accept = bytes(value)
+            elif name == b"x-request-id":
+                request_id = bytes(value)
+            elif name == b"origin":
+                origin = bytes(value)
+            elif name == b"authorization":
+                authorization = bytes(value)
+            elif static and name in _STATIC_CONDITIONS:
+                await self.app(scope, receive, conditional(inm, send))
                 return
-            await self.app(scope, receive, _conditional(inm, send))
-        elif method == "GET":
-            inm = _header(scope, b"if-none-match")
-            await self.app(scope, receive, _conditional(inm, send) if inm else send)
-        elif method == "POST" and self.enabled and scope["path"] in READ_ONLY_POSTS:
-            await self._check(scope, receive, send)
+        query = scope["query_string"]
+        if query and AT_PARAMETER.search(query):
+            await self.app(scope, receive, conditional(inm, send))
+            return
+        started = time.perf_counter()  # the database look is part of the answer
+        seen: Seen | None = None
+        caller: Principal | None = None
+        if not static:  # static files are public and the same in every revision: no look
+            seen = self._now() if self._now is not None else await self.watch.current()
+        # The CORS headers of an answer depend on the Origin that asked (RFC 6454): each origin
+        # (and none) gets its own prepared answer; so does each key scope.
+        if seen is None or not (authorization or self.require_key):
+            if seen is not None:  # an anonymous open read: `_judge`'s first case, inlined
+                self._at(seen)
+            key: tuple[Any, ...] = ("GET", path, query, accept, origin, "")
+            hit = self.cache.get(key)
         else:
-            await self.app(scope, receive, send)
+            base = ("GET", path, query, accept, origin)
+            found = self._judge(scope, seen, base, authorization)
+            if isinstance(found, str):
+                found = await self._with_verdict(found, scope, seen, base, authorization)
+            if found is None:
+                await self.app(scope, receive, conditional(inm, send))
+                return
+            seen, caller, key, hit = found
+        if hit is not None:
+            not_modified = bool(inm) and matches(inm, hit.etag)
+            await self._send_prepared(hit, scope, send, not_modified, caller, request_id, started)
+            return
+        await self._serve(key, seen, scope, receive, conditional(inm, send))
 
-    def _reset(self) -> None:
-        """Forget every prepared answer: the newest revision changed."""
-        self.cache.clear()
-        self.cached_bytes = 0
-        self.cache_revision = self.watch.current()
+    async def _with_verdict(
+        self, token: str, scope: Scope, seen: Seen, base: tuple[Any, ...], authorization: bytes
+    ) -> Found:
+        """`_judge` again, once the gate has a verdict on `token` (a key not yet judged in this
+        process, or not since the last key write)."""
+        verdict = await self.gate.verdict(token, seen)
+        found = self._judge(scope, seen, base, authorization, verdict)
+        return None if isinstance(found, str) else found
 
-    def _revision(self) -> int:
-        if self.watch.current() != self.cache_revision:
-            self._reset()
-        return self.cache_revision
+    def _judge(
+        self,
+        scope: Scope,
+        seen: Seen,
+        base: tuple[Any, ...],
+        authorization: bytes,
+        verdict: Verdict | None = None,
+    ) -> Found | str:
+        """Judge the caller and find the answer prepared for them at the revision `seen`:
+        (the look, the key's principal or None for an anonymous reader, the cache key, the
+        answer if prepared). None when only the application may answer: a key is required and
+        none is admitted (the look is then kept in the scope for its own key check). The bearer
+        token when the gate has no verdict on it yet (see `_with_verdict`).
+
+        Where reads are open, an answer prepared for an anonymous request is everyone's, so it
+        is sent without judging the key at all; a request whose key is refused (or is not a
+        bearer key) counts as anonymous too, as open reads ignore the key.
+        """
+        self._at(seen)
+        if not self.require_key:
+            key = (*base, "")
+            hit = self.cache.get(key)
+            if hit is not None or not authorization:
+                return seen, None, key, hit
+        principal = None
+        token = bearer_in(authorization.decode("latin-1")) if authorization else None
+        if token is not None:
+            verdict = verdict or self.gate.cached(token, seen)
+            if verdict is None:
+                return token
+            try:  # not contextlib.suppress: a try costs nothing when nothing is raised
+                principal = principal_of(verdict, time.time())
+            except Unauthorized:
+                principal = None
+        if principal is None and self.require_key:
+            remember(scope, seen)
+            return None
+        key = (*base, principal.scope if principal else "")
+        return seen, principal, key, self.cache.get(key)
+
+    def _at(self, seen: Seen) -> None:
+        """Answer from the revision just seen: prepared answers of any other are dropped."""
+        if seen.revision != self.cache_revision:
+            self.cache.clear()
+            self.cached_bytes = 0
+            self.cache_revision = seen.revision
 
     async def _check(self, scope: Scope, receive: Receive, send: Send) -> None:
         length = _header(scope, b"content-length")
@@ -284,22 +261,40 @@ class FastReads:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        key = (
+        # The query (`at=N`, a format) and Accept choose the answer as the body does.
+        base = (
             "POST",
             scope["path"],
+            scope["query_string"],
+            _header(scope, b"accept"),
             _header(scope, b"content-type"),
             _header(scope, b"origin"),
             body,
         )
-        await self._serve(key, self._revision(), scope, replay, send)
+        authorization = _header(scope, b"authorization")
+        seen = self._now() if self._now is not None else await self.watch.current()
+        found = self._judge(scope, seen, base, authorization)
+        if isinstance(found, str):
+            found = await self._with_verdict(found, scope, seen, base, authorization)
+        if found is None:
+            await self.app(scope, replay, send)
+            return
+        _, caller, key, hit = found
+        if hit is not None:
+            await self._send_prepared(hit, scope, send, False, caller)
+            return
+        await self._serve(key, seen, scope, replay, send)
 
     async def _serve(
-        self, key: tuple[Any, ...], revision: int, scope: Scope, receive: Receive, send: Send
+        self, key: tuple[Any, ...], seen: Seen | None, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        hit = self.cache.get(key)
-        if hit is not None:
-            await self._send_prepared(hit, scope, send, False)
-            return
+        """Answer through the application and keep a 200 read from the revision `seen` (None:
+        a static file, kept when it has an ETag)."""
+        self.misses += 1
+        revision = None
+        if seen is not None:
+            remember(scope, seen)
+            revision = seen.revision
         start: Message | None = None
         parts: list[bytes] = []
         size = 0
@@ -323,24 +318,27 @@ class FastReads:
         if start is None or start["status"] != 200 or size > MAX_ENTRY_BYTES:
             return
         headers = [(bytes(k), bytes(v)) for k, v in start.get("headers", [])]
-        served = next((v for k, v in headers if k == b"x-revision"), b"")
-        if served != str(revision).encode() or revision != self.cache_revision:
-            return  # answered from another revision (a write landed meanwhile): do not keep
+        etag = next((v for k, v in headers if k == b"etag"), b"")
+        if revision is None:
+            if not etag:
+                return
+        else:
+            served = next((v for k, v in headers if k == b"x-revision"), b"")
+            if served != str(revision).encode() or revision != self.cache_revision:
+                return  # answered from another revision (a write landed meanwhile): do not keep
         body = b"".join(parts)
         kept = [(k, v) for k, v in headers if k != b"x-request-id"]
         template = getattr(scope.get("route"), "path", None) or "unmatched"
-        fields = fixed_fields(scope["method"], scope["path"], template, 200)
-        etag = next((v for k, v in kept if k == b"etag"), b"")
-        not_modified_fields = fixed_fields(scope["method"], scope["path"], template, 304)
+        csp = next(((k, v) for k, v in kept if k == API_CSP[0]), API_CSP)
         self.cache[key] = Prepared(
-            revision,
+            revision if revision is not None else self.cache_revision,
             kept,
             body,
             template,
-            fields,
+            fixed_fields(scope["method"], scope["path"], template, 200),
             etag,
-            not_modified_fields,
-            [*not_modified_headers(kept), *SECURITY_HEADERS, API_CSP],
+            fixed_fields(scope["method"], scope["path"], template, 304),
+            [*not_modified_headers(kept), *SECURITY_HEADERS, csp],
         )
         self.cached_bytes += len(body)
         while len(self.cache) > MAX_ENTRIES or self.cached_bytes > MAX_BYTES:
@@ -353,6 +351,7 @@ class FastReads:
         scope: Scope,
         send: Send,
         not_modified: bool,
+        caller: Principal | None,
         given_id: bytes | None = None,
         started: float | None = None,
     ) -> None:
@@ -360,6 +359,7 @@ class FastReads:
             started = time.perf_counter()
         if given_id is None:
             given_id = _header(scope, b"x-request-id")
+        self.hits += 1
         request_id = request_id_or_new(given_id)
         rid = (b"x-request-id", request_id.encode())
         if not_modified:
@@ -375,4 +375,7 @@ class FastReads:
         elapsed = time.perf_counter() - started
         self.metrics.observe(scope["method"], hit.route, status, elapsed)
         client = scope.get("client")
-        self.access.write_fixed(fields, elapsed, request_id, client[0] if client else None, None)
+        key_name = caller.name if caller else None
+        self.access.write_fixed(
+            fields, elapsed, request_id, client[0] if client else None, key_name
+        )

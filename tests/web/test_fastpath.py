@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from service.web.fastpath import FastReads
 from tests.conftest import LiveServer
-from tests.helpers import Headers, make_key
+from tests.helpers import Headers, comparable, fast_layer, make_key
 from tests.published import CORRECTIONS_REVISION, CURRENT, SEED
 
 PLAN = {"techniques": ["qlora", "zero-3"], "libraries": {"peft": "0.9.0"}}
-
-
-def fast_layer(client: TestClient) -> FastReads:
-    layer = client.app.fast  # type: ignore[attr-defined]
-    assert isinstance(layer, FastReads)
-    return layer
-
-
-def comparable(response: Any) -> tuple[int, dict[str, str], bytes]:
-    headers = {k: v for k, v in response.headers.items() if k != "x-request-id"}
-    return response.status_code, headers, response.content
 
 
 def test_a_prepared_answer_equals_the_applications(client: TestClient) -> None:
@@ -165,3 +152,19 @@ def test_an_answer_too_large_to_keep_passes_through_uncopied(
     assert client.get("/v1/matrix?format=csv").content == whole
     [kept] = layer.cache.values()
     assert kept.body == whole
+
+
+def test_a_check_at_a_past_revision_is_not_the_newest_check(client: TestClient) -> None:
+    # The same body to /v1/checks and to /v1/checks?at=N are different questions: a prepared
+    # answer of the first must never answer the second.
+    body = {"techniques": ["lora", "deepspeed"]}
+    newest = client.post("/v1/checks", json=body)
+    assert newest.status_code == 200, newest.text
+    assert newest.json()["revision"] == CURRENT
+    past = client.post(f"/v1/checks?at={SEED}", json=body)
+    assert past.status_code == 200, past.text
+    assert past.json()["revision"] == SEED
+    assert past.headers["x-revision"] == str(SEED)
+    assert past.headers["cache-control"] != newest.headers["cache-control"]
+    again = client.post("/v1/checks", json=body)
+    assert again.json()["revision"] == CURRENT
