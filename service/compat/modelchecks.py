@@ -58,11 +58,16 @@ class Problem:
     allowed: tuple[str, ...]
 
 
-def problems(document: Mapping[str, Any], placement: Placement) -> list[Problem]:
+def problems(
+    document: Mapping[str, Any],
+    placement: Placement,
+    knowledge: OfferingKnowledge | None = None,
+) -> list[Problem]:
     """What is wrong with `placement` against `document`: an unknown offering or GPU, a GPU
-    count below 1, or a GPU count without a GPU."""
+    count below 1, or a GPU count without a GPU. `knowledge`: the document's, if the caller
+    keeps it (else it is read from `document`)."""
     found: list[Problem] = []
-    knowledge = OfferingKnowledge.from_document(document)
+    knowledge = knowledge or OfferingKnowledge.from_document(document)
     if placement.offering is not None and not knowledge.offerings_for(placement.offering):
         allowed = (*knowledge.offerings, *knowledge.platforms)
         found.append(
@@ -80,15 +85,19 @@ def problems(document: Mapping[str, Any], placement: Placement) -> list[Problem]
 
 
 def model_findings(
-    document: Mapping[str, Any], plan: Plan, placement: Placement = Placement()
+    document: Mapping[str, Any],
+    plan: Plan,
+    placement: Placement = Placement(),
+    knowledge: OfferingKnowledge | None = None,
 ) -> list[Finding]:
     """FTM301-FTM304 for the plan's model (and offering, when named) and FTM401-FTM403 when a
-    GPU is named. The placement is assumed valid (see `problems`)."""
+    GPU is named. The placement is assumed valid (see `problems`). `knowledge`: as for
+    `problems`."""
     if placement.model:
         # The model named by the caller replaces the configs' one, location and all, as
         # `plan_body` sends it to the API.
         plan = replace(plan, model=PlannedModel(placement.model))
-    knowledge = OfferingKnowledge.from_document(document)
+    knowledge = knowledge or OfferingKnowledge.from_document(document)
     ids = {t.id for t in plan.techniques}
     techniques = _adapter_techniques(ids)
     findings = check_model(knowledge, plan.model, techniques, placement.offering)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from service.compat import schemas as s
 from service.compat import service
 from service.web.auth import reader
-from service.web.deps import SnapshotDep
+from service.web.deps import SnapshotDep, run_read
 from service.web.problems import problem_responses
 from service.web.routing import CHECKS_PATH, DocumentedRoute, send_parts
 
@@ -56,9 +56,9 @@ async def get_compatibility(
     response_model=s.CheckReport,
     responses=problem_responses(404, 422),
 )
-def check_plan(snap: SnapshotDep, body: s.CheckRequest) -> s.CheckReport:
+async def check_plan(snap: SnapshotDep, body: s.CheckRequest) -> s.CheckReport:
     """Check a training plan: pairs, library versions and declared scenarios."""
-    return service.check(snap, body)
+    return await run_read(snap, lambda: service.check(snap, body))
 
 
 @router.get("/export", response_model=s.SnapshotDocument, responses=problem_responses(404, 422))

@@ -178,9 +178,27 @@ def _finding(
     )
 
 
+class _Tiebreak:
+    """A finding's repr, made only when two findings tie on everything before it."""
+
+    __slots__ = ("finding",)
+
+    def __init__(self, finding: Finding) -> None:
+        self.finding = finding
+
+    def __lt__(self, other: _Tiebreak) -> bool:
+        return repr(self.finding) < repr(other.finding)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Tiebreak) and repr(self.finding) == repr(other.finding)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def finding_order(finding: Finding) -> tuple[object, ...]:
     """The sort key of a report's findings: severity, rule, techniques, scenario, message."""
-    # repr last: two findings equal up to the message still sort the same way on every run.
+    # The repr last: two findings equal up to the message still sort the same way on every
+    # run. Made lazily: a repr costs more than the rest of the key, and ties are rare.
     return (
         _SEVERITY_RANK[finding.severity],
         finding.rule,
@@ -188,7 +206,7 @@ def finding_order(finding: Finding) -> tuple[object, ...]:
         finding.scenario is not None,
         finding.scenario or "",
         finding.message,
-        repr(finding),
+        _Tiebreak(finding),
     )
 
 

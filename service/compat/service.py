@@ -29,6 +29,7 @@ from service.detect.plan import (
 )
 from service.errors import InvalidInput, unknown_id
 from service.offerings import service as offerings
+from service.offerings.rules import OfferingKnowledge
 from service.snapshot import CellData, PairData, Snapshot
 from service.vocabulary import Confidence, Verdict
 
@@ -240,7 +241,10 @@ def to_plan(snap: Snapshot, body: s.CheckRequest) -> Plan:
         named = body.model if isinstance(body.model, s.PlannedModelIn) else None
         name = named.name if named else str(body.model)
         plan.model = PlannedModel(name, _location(named) if named else None)
-    for problem in problems(entity_document(snap), placement(body)):
+    where = placement(body)
+    # Nothing named beyond the configs: nothing to be wrong (and no offerings to read).
+    known = offering_knowledge(snap)
+    for problem in problems(entity_document(snap), where, known) if where.asked else ():
         errors.append(
             {
                 "location": f"body.{problem.field}",
@@ -268,6 +272,14 @@ def entity_document(snap: Snapshot) -> dict[str, Any]:
     """The models, hardware, platforms and offerings of `snap` as the snapshot document holds
     them: what `model_findings` reads offline from the exported file."""
     result: dict[str, Any] = snap.memo("compat.entities", lambda: offerings.export_entities(snap))
+    return result
+
+
+def offering_knowledge(snap: Snapshot) -> OfferingKnowledge:
+    """The models, platforms and offerings of `snap` with their look-ups, read once."""
+    result: OfferingKnowledge = snap.memo(
+        "compat.offering_knowledge", lambda: OfferingKnowledge.from_document(entity_document(snap))
+    )
     return result
 
 
@@ -309,7 +321,9 @@ def check(snap: Snapshot, body: s.CheckRequest) -> s.CheckReport:
     plan = to_plan(snap, body)
     try:
         report = rules.check_plan(knowledge_for(snap, plan.scenarios), plan)
-        report = with_findings(report, model_findings(entity_document(snap), plan, placement(body)))
+        known = offering_knowledge(snap)
+        extra = model_findings(entity_document(snap), plan, placement(body), known)
+        report = with_findings(report, extra)
     except rules.BadVersion as exc:
         raise InvalidInput(
             f"{exc.value!r} is not a valid version of {exc.library} (PEP 440).",

@@ -6,6 +6,7 @@ BadVersion.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -54,7 +55,13 @@ def satisfies(version: Version, specifier: str) -> bool:
 
     Pre-releases count: a plan pinned to 0.11.0rc1 does meet >=0.10.0, and 0.10.0rc1 does not.
     """
-    return SpecifierSet(specifier).contains(version, prereleases=True)
+    return _specifier_set(specifier).contains(version, prereleases=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _specifier_set(specifier: str) -> SpecifierSet:
+    # Pairs share a few specifiers, and every check of a plan parses them all again otherwise.
+    return SpecifierSet(specifier)
 
 
 def upgrade_fix(library: str, version: Version, specifier: str, recommended: str | None) -> str:

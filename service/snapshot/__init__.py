@@ -4,7 +4,9 @@ Past revisions never change, so a snapshot of revision N is valid forever; only 
 is current" has to be checked per request. Techniques, scenarios and pairs (thousands at most)
 are loaded once per revision into plain immutable objects. Cells (up to their product, a million
 and more) stay in the database: `CellIndex` reads the cells a request needs, valid at N, through
-indexes, so a read costs what it returns rather than what the catalog holds.
+indexes, so a read costs what it returns rather than what the catalog holds. A small catalog's
+cells are held in memory instead (`HeldCells`, up to `HOLD_LIMIT`), so reading them costs no
+query; and documents rendered from a revision are kept as bytes (`PreparedBytes`).
 """
 
 from service.snapshot.cells import CellIndex
@@ -18,16 +20,21 @@ from service.snapshot.data import (
     TechniqueData,
     pair_key,
 )
+from service.snapshot.held import HOLD_LIMIT, HeldCells
 from service.snapshot.load import PATCH_LIMIT, load_snapshot
+from service.snapshot.prepared import PreparedBytes
 from service.snapshot.store import SnapshotStore
 
 __all__ = [
+    "HOLD_LIMIT",
     "PATCH_LIMIT",
     "CellData",
     "CellIndex",
     "CellKey",
     "EntityData",
+    "HeldCells",
     "PairData",
+    "PreparedBytes",
     "ScenarioData",
     "Snapshot",
     "SnapshotStore",

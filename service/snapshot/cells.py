@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from service.models import CellVersion, table_of
 from service.snapshot.data import CellData, CellKey, ScenarioData, TechniqueData, _sources
+from service.snapshot.held import HeldCells
 
 _CELLS = table_of(CellVersion)
 
@@ -30,7 +31,9 @@ _IN_CHUNK = 450
 
 
 class CellIndex:
-    """The cells valid at one revision, read from the database on demand through its indexes.
+    """The cells valid at one revision: read from the database on demand through its indexes,
+    or from memory when the snapshot holds them (`held`, a small catalog; see
+    `service.snapshot.held`). Both give the same answers in the same order.
 
     Every method but `column` returns cells in display order (scenario rows, technique
     columns, both in creation order, which is their key order). A cell never set is absent:
@@ -38,7 +41,7 @@ class CellIndex:
     left out.
     """
 
-    __slots__ = ("_engine", "_s_slug", "_scenarios", "_t_slug", "_techniques", "revision")
+    __slots__ = ("_engine", "_s_slug", "_scenarios", "_t_slug", "_techniques", "held", "revision")
 
     def __init__(
         self,
@@ -46,6 +49,7 @@ class CellIndex:
         revision: int,
         techniques: Mapping[str, TechniqueData],
         scenarios: Mapping[str, ScenarioData],
+        held: HeldCells | None = None,
     ) -> None:
         self._engine = engine
         self.revision = revision
@@ -53,6 +57,33 @@ class CellIndex:
         self._scenarios = scenarios
         self._t_slug = {t.key: t.id for t in techniques.values()}
         self._s_slug = {sc.key: sc.id for sc in scenarios.values()}
+        self.held = held
+        """Every cell of the revision in memory, or None: read them from the database."""
+
+    @property
+    def techniques(self) -> Mapping[str, TechniqueData]:
+        """The techniques of this revision, by id."""
+        return self._techniques
+
+    @property
+    def scenarios(self) -> Mapping[str, ScenarioData]:
+        """The scenarios of this revision, by id."""
+        return self._scenarios
+
+    @property
+    def technique_keys(self) -> Mapping[str, int]:
+        """Database key by technique id (creation order)."""
+        return {t.id: t.key for t in self._techniques.values()}
+
+    @property
+    def scenario_keys(self) -> Mapping[str, int]:
+        """Database key by scenario id (creation order)."""
+        return {sc.id: sc.key for sc in self._scenarios.values()}
+
+    @property
+    def in_memory(self) -> bool:
+        """True when reading cells costs no I/O (callers may then stay on the event loop)."""
+        return self.held is not None
 
     def statement(self, *where: sa.ColumnElement[bool], ordered: bool = True) -> sa.Select[Any]:
         """The query of the cells valid at this revision that match `where`."""
@@ -69,24 +100,33 @@ class CellIndex:
             statement = statement.order_by(cv.c.scenario_id, cv.c.technique_id)
         return statement
 
+    def decode(self, rows: Iterable[Sequence[Any]]) -> Iterator[CellData]:
+        """The cells in rows that start as `statement` selects them; cells of a technique or
+        scenario not in this revision are left out."""
+        s_slug, t_slug = self._s_slug, self._t_slug
+        for scenario_key, technique_key, support, note, sources, valid_from, *_ in rows:
+            scenario = s_slug.get(scenario_key)
+            technique = t_slug.get(technique_key)
+            if scenario is None or technique is None:
+                continue  # a cell of a retired technique or scenario is history
+            yield CellData(scenario, technique, support, note, _sources(sources), valid_from)
+
+    def read_all(self, conn: sa.Connection) -> dict[CellKey, CellData]:
+        """Every cell valid at this revision, from the database on `conn`, in display order."""
+        return {(c.scenario, c.technique): c for c in self.decode(conn.execute(self.statement()))}
+
     def _cells(self, *where: sa.ColumnElement[bool], ordered: bool = True) -> Iterator[CellData]:
         statement = self.statement(*where, ordered=ordered)
-        s_slug, t_slug = self._s_slug, self._t_slug
         with self._engine.connect() as conn:
-            for scenario_key, technique_key, support, note, sources, valid_from in conn.execute(
-                statement
-            ):
-                scenario = s_slug.get(scenario_key)
-                technique = t_slug.get(technique_key)
-                if scenario is None or technique is None:
-                    continue  # a cell of a retired technique or scenario is history
-                yield CellData(scenario, technique, support, note, _sources(sources), valid_from)
+            yield from self.decode(conn.execute(statement))
 
     def _query(self, *where: sa.ColumnElement[bool]) -> dict[CellKey, CellData]:
         return {(c.scenario, c.technique): c for c in self._cells(*where)}
 
     def get(self, scenario: str, technique: str) -> CellData | None:
         """One cell, or None when it was never set (or was removed)."""
+        if self.held is not None:
+            return self.held.get(scenario, technique)
         sc, t = self._scenarios.get(scenario), self._techniques.get(technique)
         if sc is None or t is None:
             return None
@@ -95,6 +135,8 @@ class CellIndex:
 
     def row(self, scenario: str) -> dict[str, CellData]:
         """One scenario's cells, by technique id."""
+        if self.held is not None:
+            return self.held.row(scenario)
         sc = self._scenarios.get(scenario)
         if sc is None:
             return {}
@@ -102,6 +144,8 @@ class CellIndex:
 
     def column(self, technique: str) -> dict[str, CellData]:
         """One technique's cells, by scenario id (in no particular order)."""
+        if self.held is not None:
+            return self.held.column(technique)
         t = self._techniques.get(technique)
         if t is None:
             return {}
@@ -121,6 +165,8 @@ class CellIndex:
         techniques when there are at most 450 of them (more are filtered as rows arrive), so a
         read costs about what it returns.
         """
+        if self.held is not None:
+            return self.held.select(scenarios, techniques)
         where: list[sa.ColumnElement[bool]] = []
         wanted: set[str] | None = None
         if techniques is not None:
@@ -151,6 +197,8 @@ class CellIndex:
         columns asked of those rows, and kept only when asked for as rows arrive: what is held
         is what was asked, not the crossing of every row and column touched.
         """
+        if self.held is not None:
+            return self.held.pick(keys)
         by_row: dict[str, set[str]] = {}
         for scenario, technique in keys:
             if scenario in self._scenarios and technique in self._techniques:

@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from service.snapshot.prepared import PreparedBytes
+
 if TYPE_CHECKING:
     from service.snapshot.cells import CellIndex
 
@@ -123,6 +125,8 @@ class Snapshot:
     scenario_lookup: dict[str, str] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict)
     entity_cache: dict[Any, Any] = field(default_factory=dict)
+    prepared: PreparedBytes = field(default_factory=PreparedBytes)
+    """Documents rendered from this revision, kept as bytes (see `service.snapshot.prepared`)."""
 
     def __post_init__(self) -> None:
         if self.technique_lookup or self.scenario_lookup:
@@ -138,6 +142,13 @@ class Snapshot:
                 lookup.setdefault(spelling.casefold(), ident)
         for lookup, ident, _ in spellings:
             lookup[ident.casefold()] = ident
+
+    @property
+    def weight(self) -> int:
+        """Approximate bytes this snapshot holds beyond its techniques, scenarios and pairs:
+        its held cells and prepared documents (what `SnapshotStore` bounds)."""
+        held = self.cells.held
+        return (held.weight if held is not None else 0) + self.prepared.size
 
     def find_technique(self, value: str) -> TechniqueData | None:
         """The technique with this id or alias (case-insensitive), if any."""

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from service.models import (
+    CellVersion,
     EntityVersion,
     PairVersion,
     ScenarioVersion,
@@ -17,6 +18,8 @@ from service.models import (
 )
 from service.snapshot.cells import CellIndex, valid_at
 from service.snapshot.data import (
+    CellData,
+    CellKey,
     EntityData,
     PairData,
     ScenarioData,
@@ -24,11 +27,13 @@ from service.snapshot.data import (
     TechniqueData,
     pair_key,
 )
+from service.snapshot.held import HOLD_BYTES, HOLD_LIMIT, HeldCells, cell_bytes
 
 _TECHNIQUE_VERSIONS = table_of(TechniqueVersion)
 _SCENARIO_VERSIONS = table_of(ScenarioVersion)
 _PAIR_VERSIONS = table_of(PairVersion)
 _ENTITY_VERSIONS = table_of(EntityVersion)
+_CELL_VERSIONS = table_of(CellVersion)
 
 
 def _changed_keys(
@@ -190,14 +195,105 @@ def _others_changed(conn: sa.Connection, after: int, upto: int) -> bool:
     return found is not None
 
 
+def _size_upto(conn: sa.Connection, revision: int, limit: int) -> tuple[int, int]:
+    """(cells, characters of their notes) valid at `revision`, counted over `limit + 1` cells
+    at most: a large catalog costs a bounded walk, not a count of all its cells."""
+    cv = _CELL_VERSIONS
+    some = sa.select(cv.c.note).where(valid_at(cv, revision)).limit(limit + 1).subquery()
+    count, chars = conn.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.func.length(some.c.note)), 0))
+    ).one()
+    return int(count), int(chars)
+
+
+def _patched_cells(
+    conn: sa.Connection, index: CellIndex, held: HeldCells, after: int, limit: int
+) -> dict[CellKey, CellData] | None:
+    """The cells of `held` (valid at `after`) with those that the revisions up to
+    `index.revision` wrote or closed read again; None when more rows changed than patching is
+    worth (or there would be more than `limit` cells)."""
+    cv, upto = _CELL_VERSIONS, index.revision
+    # A cell is at most two rows per revision that touches it (the one closed, the one written).
+    most = 2 * limit + 1
+    rows = conn.execute(
+        sa.select(*index.statement().selected_columns, cv.c.valid_to)
+        .where(
+            sa.or_(cv.c.valid_from.between(after + 1, upto), cv.c.valid_to.between(after + 1, upto))
+        )
+        .limit(most + 1)
+    ).all()
+    if len(rows) > most:
+        return None
+    touched: set[CellKey] = set()
+    now: dict[CellKey, CellData] = {}
+    for row in rows:
+        for cell in index.decode((row,)):
+            key = (cell.scenario, cell.technique)
+            touched.add(key)
+            # Rows were selected by revisions in (after, upto]: one still open at `upto` is
+            # the cell's content then; a key whose rows all closed was removed.
+            if row.valid_to is None or row.valid_to > upto:
+                now[key] = cell
+    cells = dict(held.cells)
+    added = False
+    for key in touched:
+        if key in now:
+            added = added or key not in cells
+            cells[key] = now[key]
+        else:
+            cells.pop(key, None)
+    if len(cells) > limit:
+        return None
+    if added:  # a new cell takes its place in display order
+        s_key, t_key = index.scenario_keys, index.technique_keys
+        cells = {key: cells[key] for key in sorted(cells, key=lambda k: (s_key[k[0]], t_key[k[1]]))}
+    return cells
+
+
+def _held_cells(
+    conn: sa.Connection, index: CellIndex, previous: Snapshot | None, limit: int
+) -> HeldCells | None:
+    """Every cell of `index.revision` in memory when there are at most `limit` and they fit
+    in `HOLD_BYTES`, else None.
+
+    From `previous` when it held its cells and shares this revision's techniques and
+    scenarios: only the cells written since are read. Otherwise a bounded count decides, and
+    the cells are read in one query.
+    """
+    if limit <= 0:
+        return None
+    techniques, scenarios = index.techniques, index.scenarios
+    earlier = previous.cells.held if previous is not None else None
+    if (
+        previous is not None
+        and earlier is not None
+        and previous.techniques is techniques
+        and previous.scenarios is scenarios
+    ):
+        patched = _patched_cells(conn, index, earlier, previous.revision, limit)
+        if patched is not None:
+            held = HeldCells(patched, techniques, scenarios)
+            return held if held.weight <= HOLD_BYTES else None
+    count, chars = _size_upto(conn, index.revision, limit)
+    if count > limit or cell_bytes(count, chars) > HOLD_BYTES:
+        return None
+    return HeldCells(index.read_all(conn), techniques, scenarios)
+
+
 def load_snapshot(
-    conn: sa.Connection, engine: Engine, revision: int, previous: Snapshot | None = None
+    conn: sa.Connection,
+    engine: Engine,
+    revision: int,
+    previous: Snapshot | None = None,
+    hold_limit: int = HOLD_LIMIT,
 ) -> Snapshot:
-    """Read the techniques, scenarios and pairs valid at `revision`; cells stay in the database.
+    """Read the techniques, scenarios and pairs valid at `revision`; cells stay in the database
+    unless there are at most `hold_limit` of them (then they are held in memory).
 
     With `previous` (an older snapshot), only what the revisions since it changed is read: a
     write that touches cells costs the next read a few indexed probes, one that changes a few
-    techniques or scenarios the reading of those, not of the whole catalog.
+    techniques or scenarios the reading of those, not of the whole catalog; held cells are
+    patched with the cells those revisions wrote.
     """
     reuse = previous if previous is not None and previous.revision < revision else None
     patched = _patched_entities(conn, reuse, revision) if reuse is not None else None
@@ -222,11 +318,13 @@ def load_snapshot(
             "scenario_lookup": reuse.scenario_lookup,
             "entity_cache": reuse.entity_cache,
         }
+    cells = CellIndex(engine, revision, techniques, scenarios)
+    cells.held = _held_cells(conn, cells, reuse, hold_limit)
     return Snapshot(
         revision=revision,
         techniques=techniques,
         scenarios=scenarios,
-        cells=CellIndex(engine, revision, techniques, scenarios),
+        cells=cells,
         pairs=pairs,
         entities=entities,
         **shared,

@@ -1,13 +1,18 @@
-"""FastAPI dependencies, each defined once as an `Annotated` alias."""
+"""FastAPI dependencies, each defined once as an `Annotated` alias.
+
+Every dependency here is `async def`: FastAPI runs a plain `def` dependency in a worker thread,
+a hop that costs more than anything these do (none of them waits on I/O)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Query, Request, Response
 from fastapi.dependencies.models import Dependant
+from pydantic import BaseModel
 from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -15,6 +20,9 @@ from service.config import Settings
 from service.errors import InvalidInput, NotFound
 from service.models import MAX_INT
 from service.snapshot import Snapshot, SnapshotStore
+from service.web import routing
+from service.web.auth import key_gate
+from service.web.revision import remember, seen_in
 
 T = TypeVar("T")
 
@@ -25,7 +33,7 @@ def etag_for(revision: int, variant: str | None = None) -> str:
     return f'"rev-{revision}-{variant}"' if variant else f'"rev-{revision}"'
 
 
-def get_store(request: Request) -> SnapshotStore:
+async def get_store(request: Request) -> SnapshotStore:
     store: SnapshotStore = request.app.state.store
     return store
 
@@ -33,7 +41,7 @@ def get_store(request: Request) -> SnapshotStore:
 StoreDep = Annotated[SnapshotStore, Depends(get_store)]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -41,12 +49,75 @@ def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+async def run_read(snap: Snapshot, work: Callable[[], T]) -> T:
+    """`work()`, which reads `snap` and may read its cells: right here on the event loop when
+    the snapshot holds its cells (nothing to wait for, no thread hop), else in a worker thread
+    (the cells come from the database)."""
+    if snap.cells.in_memory:
+        return work()
+    return await run_in_threadpool(work)
+
+
+async def prepared_parts(
+    snap: Snapshot, key: Hashable, parts: Callable[[], Iterable[bytes]]
+) -> Iterator[bytes]:
+    """The document `parts()` writes from `snap`, rendered once per snapshot and `key`, for
+    `service.web.routing.send_parts`.
+
+    `key` names the document completely (route, representation, query). A document rendered
+    before comes back at once; otherwise it is rendered in a worker thread (it may read
+    cells) and kept when it is small enough to be sent whole. A larger one comes back as its
+    first pieces, past the streaming threshold, and the rest still to be read: `send_parts`
+    then streams it, reading the rest in a worker thread. An error of `parts()` propagates
+    and keeps nothing.
+    """
+    found = snap.prepared.get(key)
+    if found is not None:
+        return iter((found,))
+
+    def render() -> Iterator[bytes]:
+        pieces = iter(parts())
+        head: list[bytes] = []
+        size = 0
+        for piece in pieces:
+            head.append(piece)
+            size += len(piece)
+            if size > routing.STREAM_AFTER_BYTES:  # read at call time: tests lower it
+                return chain(head, pieces)
+        body = b"".join(head)
+        snap.prepared.put(key, body)
+        return iter((body,))
+
+    return await run_in_threadpool(render)
+
+
+async def prepared_json(
+    snap: Snapshot, response: Response, key: Hashable, build: Callable[[], BaseModel]
+) -> Response:
+    """The 200 that FastAPI would send for the model `build()` makes from `snap` (a route's
+    `response_model`, serialized by alias), with the headers the dependencies set on
+    `response`; the JSON is made once per snapshot and `key` and then sent as those bytes.
+
+    `key` names the document completely (route and resolved ids). `build` runs as `run_read`
+    runs it; its errors propagate and keep nothing.
+    """
+    body = snap.prepared.get(key)
+    if body is None:
+        model = await run_read(snap, build)
+        body = model.model_dump_json(by_alias=True).encode()
+        snap.prepared.put(key, body)
+    answer = Response(body, status_code=response.status_code or 200, media_type="application/json")
+    # As FastAPI adds them to the response it makes: after the body's own headers.
+    answer.headers.raw.extend(response.headers.raw)
+    return answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +136,14 @@ class Reads:
         return await run_in_threadpool(read)
 
 
-def get_reads(engine: EngineDep) -> Reads:
+async def get_reads(engine: EngineDep) -> Reads:
     return Reads(engine)
 
 
 ReadsDep = Annotated[Reads, Depends(get_reads)]
 
 
-def page_limit(
+async def page_limit(
     settings: SettingsDep,
     limit: Annotated[
         int,
@@ -104,7 +175,18 @@ Limit = Annotated[int, Depends(page_limit)]
 Offset = Annotated[int, Query(ge=0, le=MAX_INT, description="Items to skip.")]
 
 
+async def newest_revision(request: Request) -> int:
+    """The newest revision, from a look at the database that started after the request came
+    (the fast path's, kept in the scope, or a new one, then kept for the key check)."""
+    seen = seen_in(request.scope)
+    if seen is None:
+        seen = await key_gate(request).watch.current()
+        remember(request.scope, seen)
+    return seen.revision
+
+
 async def read_snapshot(
+    request: Request,
     store: StoreDep,
     response: Response,
     at: Annotated[
@@ -118,19 +200,24 @@ async def read_snapshot(
 ) -> Snapshot:
     """The snapshot a read answers from; sets `ETag` and `X-Revision`.
 
-    `If-None-Match` is declared here for the OpenAPI document; service.web.fastpath answers it.
+    A snapshot in memory is answered on the event loop; only loading one (the first read of a
+    revision) goes to a worker thread. `If-None-Match` is declared here for the OpenAPI
+    document; service.web.fastpath answers it.
     """
+    found: Snapshot | None
     if at is None:
-        snap = await run_in_threadpool(store.current)
-    else:
-        found = await run_in_threadpool(store.at, at)
+        found = store.ready(await newest_revision(request))
         if found is None:
-            latest = await run_in_threadpool(store.latest_revision)
-            raise NotFound(
-                f"Revision {at} does not exist; the newest is {latest}.",
-                latest_revision=latest,
-            )
-        snap = found
+            found = await run_in_threadpool(store.current)  # as new as that look, or newer
+    else:
+        found = store.ready(at) or await run_in_threadpool(store.at, at)
+    if found is None:
+        latest = await run_in_threadpool(store.latest_revision)
+        raise NotFound(
+            f"Revision {at} does not exist; the newest is {latest}.",
+            latest_revision=latest,
+        )
+    snap = found
     # A matching If-None-Match becomes a 304 in service.web.fastpath, once the read succeeded.
     response.headers["ETag"] = etag_for(snap.revision)
     response.headers["X-Revision"] = str(snap.revision)
@@ -163,7 +250,7 @@ def _query_names(dependant: Dependant) -> frozenset[str]:
     return frozenset(names)
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """422 for a query parameter the route does not declare: a typo is not silently ignored,
     and junk queries cannot fill the fast path's cache with copies of one answer."""
     route = request.scope.get("route")

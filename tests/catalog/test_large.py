@@ -49,6 +49,13 @@ def store_of(client: TestClient) -> SnapshotStore:
     return store
 
 
+@pytest.fixture(autouse=True)
+def cells_by_index(client: TestClient) -> None:
+    """These tests are about reading cells through the database's indexes, as a large catalog
+    does: the seed's few cells are not held in memory (tests/snapshot covers held cells)."""
+    store_of(client).hold_limit = 0
+
+
 @contextmanager
 def cell_queries(client: TestClient) -> Iterator[list[str]]:
     """The statements on cell_version run inside the block (an executemany counts once)."""
