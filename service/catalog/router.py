@@ -9,10 +9,20 @@ from fastapi.responses import Response
 
 from service.catalog import render, service
 from service.catalog import schemas as s
+from service.catalog.fit import FitQuestion
 from service.errors import NotAcceptable
+from service.estimates import Profile
 from service.vocabulary import Support
 from service.web.auth import reader
-from service.web.deps import Limit, Offset, SnapshotDep, etag_for, next_link
+from service.web.deps import (
+    Limit,
+    Offset,
+    SnapshotDep,
+    etag_for,
+    next_link,
+    prepared_json,
+    prepared_parts,
+)
 from service.web.problems import problem_responses
 from service.web.routing import DocumentedRoute, accepted_media, send_parts
 
@@ -86,10 +96,17 @@ async def list_techniques(
     response_model=s.TechniqueOne,
     responses=problem_responses(404, 422),
 )
-async def get_technique(snap: SnapshotDep, technique_id: TechniqueId) -> s.TechniqueOne:
+async def get_technique(
+    snap: SnapshotDep, response: Response, technique_id: TechniqueId
+) -> Response:
     """Get one technique by id or alias."""
     t = service.technique(snap, technique_id)
-    return s.TechniqueOne(revision=snap.revision, technique=service.technique_read(snap, t))
+    return await prepared_json(
+        snap,
+        response,
+        ("technique", t.id),
+        lambda: s.TechniqueOne(revision=snap.revision, technique=service.technique_read(snap, t)),
+    )
 
 
 @router.get(
@@ -161,7 +178,7 @@ def list_scenario_techniques(
         **problem_responses(404, 406, 422),
     },
 )
-def get_matrix(
+async def get_matrix(
     snap: SnapshotDep,
     response: Response,
     scenario: Annotated[
@@ -183,8 +200,11 @@ def get_matrix(
     """
     response.headers["Vary"] = "Accept"
     chosen = format or negotiate(accept)
-    view = service.matrix(snap, scenario, technique, support)
-    parts = RENDERERS[chosen](view)
+    parts = await prepared_parts(
+        snap,
+        ("matrix", chosen, tuple(scenario), tuple(technique), tuple(support)),
+        lambda: RENDERERS[chosen](service.matrix(snap, scenario, technique, support)),
+    )
     # A returned Response does not inherit headers set on the injected one (ETag, Vary).
     headers = {k: v for k, v in response.headers.items() if k != "content-length"}
     if chosen != s.MatrixFormat.json:
@@ -198,15 +218,22 @@ def get_matrix(
     response_model=s.CellOne,
     responses=problem_responses(404, 422),
 )
-def get_cell(snap: SnapshotDep, scenario_id: ScenarioId, technique_id: TechniqueId) -> s.CellOne:
+async def get_cell(
+    snap: SnapshotDep, response: Response, scenario_id: ScenarioId, technique_id: TechniqueId
+) -> Response:
     """Get one cell of the matrix with its note and sources."""
     sc = service.scenario(snap, scenario_id)
     t = service.technique(snap, technique_id)
-    return s.CellOne(
-        revision=snap.revision,
-        scenario=service.scenario_ref(sc),
-        technique=service.technique_ref(t),
-        cell=service.cell_read(service.cell_of(snap, sc.id, t.id)),
+    return await prepared_json(
+        snap,
+        response,
+        ("cell", sc.id, t.id),
+        lambda: s.CellOne(
+            revision=snap.revision,
+            scenario=service.scenario_ref(sc),
+            technique=service.technique_ref(t),
+            cell=service.cell_read(service.cell_of(snap, sc.id, t.id)),
+        ),
     )
 
 
@@ -218,8 +245,69 @@ def get_cell(snap: SnapshotDep, scenario_id: ScenarioId, technique_id: Technique
 def get_recommendations(
     snap: SnapshotDep,
     scenario: Annotated[
-        list[str], Query(description="Scenarios every recommended technique must suit.")
+        list[str],
+        Query(
+            description="Scenarios every recommended technique must suit (repeatable); "
+            "required unless a model is given."
+        ),
     ] = [],
+    model: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Catalog model id or alias: estimate each technique's memory for it.",
+        ),
+    ] = None,
+    hardware: Annotated[
+        list[str],
+        Query(description="Hardware ids to judge the fit on, as alternatives (repeatable)."),
+    ] = [],
+    gpus: Annotated[
+        int | None, Query(ge=1, le=1_000_000, description="GPUs of that hardware; default 1.")
+    ] = None,
+    seq_len: Annotated[
+        int | None,
+        Query(ge=1, le=10**8, description="Tokens per sequence; absent: no activations."),
+    ] = None,
+    micro_batch: Annotated[
+        int | None,
+        Query(ge=1, le=100_000, description="Sequences per GPU per step (with seq_len); 1."),
+    ] = None,
+    gradient_checkpointing: Annotated[
+        bool | None, Query(description="Full activation recomputation (with seq_len).")
+    ] = None,
+    profile: Annotated[
+        Profile | None, Query(description="Whose accounting to follow; default ftmatrix.")
+    ] = None,
 ) -> s.Recommendations:
-    """Rank the techniques that suit all the given scenarios."""
-    return service.recommend(snap, scenario)
+    """Rank the techniques that suit all the given scenarios, and with a model, by fit.
+
+    Without `model`: the techniques whose support is yes or partial for every scenario,
+    ranked by score (the mean of yes = 1 and partial = 0.5), ties in the matrix's order;
+    the others are in `excluded` with the verdicts that ruled them out.
+
+    With `model` (and optionally `hardware`, `gpus`, `seq_len`, `micro_batch`,
+    `gradient_checkpointing`, `profile`), each candidate gains `estimate`: how the estimator
+    counted it, bytes per GPU, parameters, the fit on each hardware with its headroom, and
+    every assumption. Scenarios become optional (none: every technique is a candidate).
+    Ranking: (1) fits at least one hardware named, before fit unknown (not estimated, no
+    hardware, or memory not in the data); (2) score, highest first; (3) per-GPU total,
+    smallest first; (4) the matrix's order. A candidate that misses every hardware named is
+    in `excluded` with reason `does-not-fit`, the shortfall in bytes on each and its largest
+    component. A model without a shape in the catalog is no error: each item says "fit not
+    estimated". Technique mapping: lora, dora and peft as LoRA/DoRA with r = 8 on q_proj and
+    v_proj; qlora with a 4-bit NF4 base; zero-1/2/3 as full fine-tuning at that stage;
+    zero-offload as stage 2 with CPU optimizer offload; zero-infinity as stage 3 with NVMe
+    offload; zero and deepspeed as stage 3; fsdp as FULL_SHARD; zero-plus-plus is not
+    estimated. Every choice made for the caller is listed as an assumption.
+    """
+    question = FitQuestion(
+        model=model,
+        hardware=hardware,
+        gpus=gpus,
+        seq_len=seq_len,
+        micro_batch=micro_batch,
+        gradient_checkpointing=gradient_checkpointing,
+        profile=profile,
+    )
+    return service.recommend(snap, scenario, question)

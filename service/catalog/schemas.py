@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field
 
+from service.estimates.choices import Profile
+from service.estimates.schemas import AssumptionOut, FitOut
 from service.vocabulary import Support
 from service.wire import Output
 
@@ -166,11 +169,81 @@ class TechniqueScenarios(Output):
     items: list[ScenarioVerdict]
 
 
+def _absent(value: object) -> bool:
+    # Fields only a fit question fills are left out, not null, so that an answer without a
+    # model stays exactly what it was before they existed.
+    return value is None
+
+
+class ComponentBytes(Output):
+    component: str = Field(
+        description="weights, gradients, optimizer_states, activations, "
+        "quantization_constants or other."
+    )
+    bytes: int
+
+
+class Shortfall(Output):
+    hardware: str
+    memory_bytes: int = Field(description="The GPU's memory as the data states it.")
+    shortfall_bytes: int = Field(description="The per-GPU estimate minus that memory (> 0).")
+
+
+class TechniqueEstimate(Output):
+    """One technique estimated for the model and GPUs asked about (all figures in bytes)."""
+
+    status: Literal["fits", "does-not-fit", "unknown"] = Field(
+        description="`fits`: fits at least one hardware named; `does-not-fit`: misses every "
+        "one; `unknown`: not estimated, or no hardware of known memory to judge it on."
+    )
+    reason: str | None = Field(description="Why the status is `unknown`; null otherwise.")
+    configuration: str | None = Field(
+        description="How the estimator counted the technique; null when it cannot count it."
+    )
+    per_gpu_total_bytes: int | None
+    cpu_per_node_bytes: int | None = Field(description="Offloaded states in each node's RAM.")
+    nvme_per_node_bytes: int | None = Field(description="Offloaded states on each node's NVMe.")
+    params: int | None = Field(description="Total parameters, adapters included.")
+    trainable_params: int | None
+    largest_component: ComponentBytes | None = Field(
+        description="The largest per-GPU component: the part to cut first."
+    )
+    fits: list[FitOut] = Field(description="One per hardware named, in order.")
+    assumptions: list[str] = Field(
+        description="The topics, in the answer's top-level `assumptions`, of what this "
+        "estimate rests on: what the catalog data leaves uncertain, what the technique "
+        "mapping and the request's defaults assume, and the estimator's own notes."
+    )
+
+
+class HardwareMemory(Output):
+    hardware: str
+    memory_bytes: int | None = Field(description="null: the data states no GPU memory for it.")
+
+
+class FitJob(Output):
+    """The job every technique was estimated for."""
+
+    model: str = Field(description="The catalog model id.")
+    gpus: int
+    profile: Profile
+    hardware: list[HardwareMemory] = Field(description="Alternatives, in the order named.")
+    seq_len: int | None = Field(description="null: activations not counted.")
+    micro_batch: int | None
+    gradient_checkpointing: bool | None
+
+
 class Recommendation(Output):
     rank: int = Field(description="1 is best.")
     technique: TechniqueRef
-    score: float = Field(description="Mean over the scenarios of yes = 1, partial = 0.5.")
+    score: float | None = Field(
+        description="Mean over the scenarios of yes = 1, partial = 0.5; null when no scenario "
+        "was given."
+    )
     verdicts: list[ScenarioVerdict] = Field(description="One per requested scenario, in order.")
+    estimate: TechniqueEstimate | None = Field(
+        default=None, exclude_if=_absent, description="Present when a model is given."
+    )
 
 
 class Excluded(Output):
@@ -178,12 +251,39 @@ class Excluded(Output):
     failing: list[ScenarioVerdict] = Field(
         description="The requested scenarios it does not satisfy (support no or unknown)."
     )
+    reason: Literal["scenario", "does-not-fit"] | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="Present when a model is given: `scenario` (see `failing`) or "
+        "`does-not-fit` (it suits the scenarios but misses every hardware named).",
+    )
+    shortfalls: list[Shortfall] | None = Field(
+        default=None, exclude_if=_absent, description="With `does-not-fit`: by how much."
+    )
+    largest_component: ComponentBytes | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="With `does-not-fit`: the largest per-GPU component, the one that breaks it.",
+    )
+    estimate: TechniqueEstimate | None = Field(
+        default=None, exclude_if=_absent, description="With `does-not-fit`: the estimate."
+    )
 
 
 class Recommendations(Output):
-    """Techniques that suit every requested scenario (yes or partial), best first."""
+    """Techniques that suit every requested scenario (yes or partial), best first; with a
+    model, each with its memory estimate, those that fit first."""
 
     revision: int
     scenarios: list[ScenarioRef]
     items: list[Recommendation]
     excluded: list[Excluded]
+    fit: FitJob | None = Field(
+        default=None, exclude_if=_absent, description="Present when a model is given."
+    )
+    assumptions: list[AssumptionOut] | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="Present when a model is given: every assumption any estimate rests on, "
+        "once each (estimates name theirs by `topic`), so the answer stays small.",
+    )

@@ -6,12 +6,16 @@ a request needs, through `Snapshot.cells` (so call these from a worker thread, n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
+from service.catalog import fit
 from service.catalog import schemas as s
+from service.catalog.fit import FitQuestion
 from service.errors import InvalidInput, unknown_id
+from service.estimates.recommend import Status, TechniqueFit, fit_techniques
 from service.snapshot import CellData, ScenarioData, Snapshot, TechniqueData
 from service.vocabulary import Support
 
@@ -283,45 +287,89 @@ def _scenario_verdict(ref: s.ScenarioRef, cell: CellData) -> s.ScenarioVerdict:
     return s.ScenarioVerdict.model_validate(_verdict("scenario", ref, cell))
 
 
-def recommend(snap: Snapshot, scenario_ids: Sequence[str]) -> s.Recommendations:
-    """Techniques whose support is yes or partial for every scenario, ranked by score.
+_Ranked = tuple[
+    tuple[int, float, float, int], TechniqueData, float | None, TechniqueFit | None,
+    list[s.ScenarioVerdict],
+]  # fmt: skip
+"""A recommendation before numbering: its sort key, technique, score, fit and verdicts."""
 
-    Score is the mean of yes = 1 and partial = 0.5; ties keep the matrix's column order.
-    Techniques that fail a scenario are listed in `excluded` with the verdicts that ruled them out.
+
+def recommend(
+    snap: Snapshot, scenario_ids: Sequence[str], question: FitQuestion | None = None
+) -> s.Recommendations:
+    """Techniques whose support is yes or partial for every scenario, ranked; with a model
+    (`question.model`), each estimated for it, and those that fit first.
+
+    Without a model the answer is the matrix's alone: ranked by score, the mean of yes = 1
+    and partial = 0.5, ties in the matrix's column order; at least one scenario is required.
+
+    With a model, scenarios are optional (none: every technique is a candidate) and the
+    ranking is: (1) techniques estimated to fit at least one of the hardware named, then
+    those whose fit is unknown (not estimated, no hardware named, or only hardware of
+    unknown memory); (2) score, highest first; (3) per-GPU total, smallest first (none
+    last); (4) the matrix's column order. A technique that suits the scenarios but misses
+    every hardware named moves to `excluded` with reason `does-not-fit`, the shortfall on
+    each hardware and its largest component.
+
+    Techniques that fail a scenario are listed in `excluded` with the verdicts that ruled
+    them out (with a model, reason `scenario`). Raises InvalidInput for bad fit parameters
+    (see `service.catalog.fit.job`) and NotFound for an unknown scenario.
     """
-    if not scenario_ids:
+    found = fit.job(snap, question or FitQuestion())
+    if not scenario_ids and found is None:
         raise InvalidInput(
-            "Give at least one scenario.",
+            "Give at least one scenario, or a model to rank every technique by fit.",
             allowed=list(snap.scenarios),
             errors=[{"location": "query.scenario", "message": "at least one scenario is required"}],
         )
     scenarios = _unique([scenario(snap, v) for v in scenario_ids])
-    rows = snap.cells.rows(sc.id for sc in scenarios)
+    rows = snap.cells.rows(sc.id for sc in scenarios) if scenarios else {}
     refs = _scenario_refs(snap)
-    ranked: list[tuple[float, int, TechniqueData, list[s.ScenarioVerdict]]] = []
-    excluded: list[s.Excluded] = []
+    suiting: list[tuple[int, TechniqueData, list[s.ScenarioVerdict]]] = []
+    failing: dict[str, tuple[TechniqueData, list[s.ScenarioVerdict]]] = {}
     for position, t in enumerate(snap.techniques.values()):
         verdicts = [
             _scenario_verdict(refs[sc.id], rows.get((sc.id, t.id)) or unset_cell(sc.id, t.id))
             for sc in scenarios
         ]
-        failing = [v for v in verdicts if v.support not in (Support.yes, Support.partial)]
-        if failing:
-            excluded.append(s.Excluded(technique=technique_ref(t), failing=failing))
+        failed = [v for v in verdicts if v.support not in (Support.yes, Support.partial)]
+        if failed:
+            failing[t.id] = (t, failed)
+        else:
+            suiting.append((position, t, verdicts))
+    fits = fit_techniques([t.id for _, t, _ in suiting], found) if found else {}
+    ranked: list[_Ranked] = []
+    excluded: dict[str, s.Excluded] = {}
+    for position, t, verdicts in suiting:
+        judged = fits.get(t.id)
+        if judged is not None and judged.status is Status.DOES_NOT_FIT:
+            excluded[t.id] = fit.exclusion(technique_ref(t), judged)
             continue
-        score = sum(SCORE[v.support] for v in verdicts) / len(verdicts)
-        ranked.append((score, position, t, verdicts))
-    ranked.sort(key=lambda item: (-item[0], item[1]))
+        score = sum(SCORE[v.support] for v in verdicts) / len(verdicts) if verdicts else None
+        total = judged.per_gpu_total if judged else None
+        unknown = judged is not None and judged.status is Status.UNKNOWN
+        key = (int(unknown), -(score or 0.0), math.inf if total is None else total, position)
+        ranked.append((key, t, score, judged, verdicts))
+    reason: Literal["scenario"] | None = "scenario" if found else None
+    for tid, (t, failed) in failing.items():
+        excluded[tid] = s.Excluded(technique=technique_ref(t), failing=failed, reason=reason)
+    ranked.sort(key=lambda pair: pair[0])
     return s.Recommendations(
         revision=snap.revision,
         scenarios=[scenario_ref(sc) for sc in scenarios],
         items=[
             s.Recommendation(
-                rank=i, technique=technique_ref(t), score=round(score, 4), verdicts=verdicts
+                rank=i,
+                technique=technique_ref(t),
+                score=None if score is None else round(score, 4),
+                verdicts=verdicts,
+                estimate=fit.estimate_read(judged) if judged else None,
             )
-            for i, (score, _, t, verdicts) in enumerate(ranked, start=1)
+            for i, (_, t, score, judged, verdicts) in enumerate(ranked, start=1)
         ],
-        excluded=excluded,
+        excluded=[excluded[t.id] for t in snap.techniques.values() if t.id in excluded],
+        fit=fit.job_read(found) if found else None,
+        assumptions=fit.assumptions_read(fits.values()) if found else None,
     )
 
 

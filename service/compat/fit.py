@@ -6,10 +6,13 @@ the offline CLI and the API call the same `fit_findings` with the same data (the
 
 The plan's canonical settings become the estimator's input (`plan_input`): ZeRO stage and
 offload, FSDP strategy, precision, quantization, LoRA rank and targets, micro-batch, sequence
-length and gradient checkpointing. What the configs do not say is assumed and said so in the
-finding's details: AdamW with 32-bit states (no optimizer setting is read), bf16/fp16 as mixed
-precision with fp32 master weights, one GPU, and no activations when no sequence length is
-known. Guessed settings (`PlannedSetting.guessed`) decide nothing.
+length and gradient checkpointing. What a technique id itself says (the ZeRO stage of
+`zero-2`, the adapter method of `qlora`, FSDP's default strategy) comes from
+`service.estimates.techniques`, the table `GET /v1/recommendations` counts with. What the
+configs do not say is assumed and said so in the finding's details: AdamW with 32-bit states
+(no optimizer setting is read), bf16/fp16 as mixed precision with fp32 master weights, one
+GPU, and no activations when no sequence length is known. Guessed settings
+(`PlannedSetting.guessed`) decide nothing.
 """
 
 from __future__ import annotations
@@ -47,6 +50,12 @@ from service.estimates import (
 )
 from service.estimates.entities import Entity, catalog_model, lookup, memory_bytes
 from service.estimates.result import GIB
+from service.estimates.techniques import (
+    ADAPTER_METHODS,
+    DEFAULT_FSDP,
+    PEFT_DEFAULTS,
+    ZERO_STAGES,
+)
 
 HEADROOM_SHARE = 0.10
 """Below this share of the GPU's memory left free, a plan that fits gets FTM402: the
@@ -54,7 +63,6 @@ fragmentation allowance itself is a rule of thumb ("~10-20% overhead", finetune-
 confidence medium), so a thinner margin is not safe to rely on."""
 
 _PRECISIONS = {"bf16": Precision.BF16_MIXED, "fp16": Precision.FP16_MIXED, "fp32": Precision.FP32}
-_STAGES = {"zero-1": 1, "zero-2": 2, "zero-3": 3, "zero-offload": 2, "zero-infinity": 3}
 _LOCATED = (
     "deepspeed.zero_stage",
     "deepspeed.offload_optimizer",
@@ -107,13 +115,15 @@ def _device(value: SettingValue | None) -> OffloadDevice:
 
 def _technique(plan: Plan, ids: set[str], notes: list[str]) -> Technique:
     bits = _int(plan, "quant.bits")
+    named = {ADAPTER_METHODS[t] for t in ids if t in ADAPTER_METHODS}
+    # The strongest adapter named wins; a quantization setting turns LoRA into QLoRA.
     method = (
         Method.QLORA
-        if "qlora" in ids or (bits is not None and ids & {"lora", "peft"})
+        if Method.QLORA in named or (bits is not None and Method.LORA in named)
         else Method.DORA
-        if "dora" in ids
+        if Method.DORA in named
         else Method.LORA
-        if ids & {"lora", "peft"}
+        if Method.LORA in named
         else Method.FULL
     )
     if method is Method.FULL:
@@ -121,7 +131,7 @@ def _technique(plan: Plan, ids: set[str], notes: list[str]) -> Technique:
         return Technique(Method.FULL)
     rank = _int(plan, "lora.rank")
     targets = _read(plan, "lora.targets")
-    spec = LoraSpec()
+    spec = PEFT_DEFAULTS
     try:
         spec = LoraSpec(
             rank=rank or spec.rank,
@@ -150,15 +160,15 @@ def _parallelism(plan: Plan, ids: set[str], gpus: int, notes: list[str]) -> Para
         text = str(strategy).upper() if strategy is not None else ""
         fsdp = next((s for s in FsdpStrategy if s.value == text), None)
         if fsdp is None:
-            fsdp = FsdpStrategy.FULL_SHARD
-            notes.append("no FSDP sharding strategy read: FULL_SHARD (torch's default) assumed")
+            fsdp = DEFAULT_FSDP
+            notes.append(f"no FSDP sharding strategy read: {fsdp.value} (torch's default) assumed")
         offload = (
             Offload(params=OffloadDevice.CPU) if _read(plan, "fsdp.offload_params") else Offload()
         )
         return Parallelism(gpus=gpus, fsdp=fsdp, offload=offload)
     stage = _int(plan, "deepspeed.zero_stage")
     if stage is None:
-        stage = max((_STAGES[t] for t in ids if t in _STAGES), default=0)
+        stage = max((ZERO_STAGES[t] for t in ids if t in ZERO_STAGES), default=0)
     offload = Offload(
         optimizer=_device(_read(plan, "deepspeed.offload_optimizer")),
         params=_device(_read(plan, "deepspeed.offload_param")),
