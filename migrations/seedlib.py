@@ -283,3 +283,69 @@ def retire_entity(conn: sa.Connection, revision: int, kind: str, slug: str) -> d
         old = json.loads(old)
     conn.execute(t.update().where(*where).values(valid_to=revision))
     return {"op": "retire", "kind": kind, "id": slug, "before": old, "after": None}
+
+
+def next_revision(conn: sa.Connection) -> int:
+    """The number the next revision takes: one past the newest (1 on an empty table).
+
+    For data migrations that may be re-chained: their number follows from where they run, not
+    from a constant that another migration could also have taken.
+    """
+    newest = conn.execute(sa.select(sa.func.max(revision_t.c.number))).scalar_one_or_none()
+    return int(newest or 0) + 1
+
+
+def revision_with_reason(conn: sa.Connection, reason: str) -> int:
+    """The number of the one revision whose reason is `reason` (how a re-chainable data
+    migration finds its own revision to undo); RuntimeError when there is not exactly one."""
+    numbers = (
+        conn.execute(sa.select(revision_t.c.number).where(revision_t.c.reason == reason))
+        .scalars()
+        .all()
+    )
+    if len(numbers) != 1:
+        raise RuntimeError(f"expected one revision with this reason, found {len(numbers)}")
+    return int(numbers[0])
+
+
+def current_entity(conn: sa.Connection, kind: str, slug: str) -> dict[str, Any] | None:
+    """The data of the current version of entity (kind, slug), or None when there is none."""
+    t = entity_version_t
+    where = (t.c.kind == kind, t.c.slug == slug, t.c.valid_to.is_(None))
+    data = conn.execute(sa.select(t.c.data).where(*where)).scalar_one_or_none()
+    if isinstance(data, str):  # a JSON column read through a frozen table may come back as text
+        data = json.loads(data)
+    return None if data is None else dict(data)
+
+
+def apply_entity_changes(
+    conn: sa.Connection, revision: int, changes: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Write revision `revision`'s entity changes (`{"kind", "id", "before", "after"}` each, in
+    order) and return their diff entries.
+
+    `before` None creates the entity, which must not exist yet, with `after` as its data.
+    Otherwise every field in `before` must hold exactly that value in the current version, and
+    the fields of `after` replace theirs (the others are kept). A mismatch raises RuntimeError
+    naming the entity and field, so a migration refuses data it was not written for.
+    """
+    diff: list[dict[str, Any]] = []
+    for change in changes:
+        kind, slug, before = change["kind"], change["id"], change["before"]
+        old = current_entity(conn, kind, slug)
+        if before is None:
+            if old is not None:
+                raise RuntimeError(f"{kind} {slug} already exists; this change creates it")
+            data = dict(change["after"])
+        else:
+            if old is None:
+                raise RuntimeError(f"{kind} {slug} does not exist; this change updates it")
+            for field, expected in before.items():
+                if old.get(field) != expected:
+                    raise RuntimeError(f"expected {kind} {slug} {field} to be {expected!r}")
+            data = old | change["after"]
+        entry = put_entity(conn, revision, kind, slug, data)
+        if entry is None:
+            raise RuntimeError(f"{kind} {slug}: the change leaves its data as it was")
+        diff.append(entry)
+    return diff

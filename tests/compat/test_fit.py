@@ -125,13 +125,15 @@ def test_under_ten_percent_headroom_is_a_warning() -> None:
     [
         (None, "h100-80gb", "name no base model"),
         ("org/never-heard-of", "h100-80gb", "not a model in the catalog"),
-        ("mistralai/Mistral-7B-v0.3", "h100-80gb", "no architecture shape"),
-        ("qwen2.5-0.5b", "a10-24gb", "states no GPU memory"),
+        ("microsoft/Phi-4-mini-instruct", "h100-80gb", "no architecture shape"),
+        ("qwen2.5-0.5b", "mystery-gpu", "states no GPU memory"),
     ],
 )
 def test_fit_not_checked_is_a_note_saying_why(model: str | None, hardware: str, why: str) -> None:
     plan = Plan(model=PlannedModel(model) if model else None)
-    (finding,) = fit_findings(MODELS, HARDWARE, plan, FitTarget(hardware))
+    # Every GPU in the data states its memory now: a card of unstated memory is made up here.
+    unstated = {"id": "mystery-gpu", "kind": "gpu", "memory_bytes": None}
+    (finding,) = fit_findings(MODELS, [*HARDWARE, unstated], plan, FitTarget(hardware))
     assert (finding.rule, finding.severity) == (FIT_NOT_CHECKED, "info")
     assert why in finding.message
 
@@ -194,7 +196,7 @@ def test_online_and_offline_give_the_same_findings(client: TestClient, tmp_path:
         (FULL_FT.replace("finetuning_type: full", "finetuning_type: lora"),
          Placement(hardware="h100-80gb", gpus=1)),
         (QLORA, Placement(hardware="t4-16gb", offering="kaito")),
-        (QLORA, Placement(model="microsoft/Phi-3-mini-4k-instruct", hardware="a10-24gb")),
+        (QLORA, Placement(model="microsoft/Phi-4-mini-instruct", hardware="a10-24gb")),
     ):  # fmt: skip
         config = write(tmp_path, "config.yml", text)
         plan = detect_file(config, FileAccess(tmp_path))

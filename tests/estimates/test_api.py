@@ -70,11 +70,14 @@ def test_a_catalog_model_takes_its_shape_from_the_models_data(client: TestClient
         "fits": True,
         "headroom_bytes": 80 * 10**9 - per_gpu["total"],
     }
-    assert fits["a10-24gb"]["fits"] is None  # no source read for the A10's memory
-    # The data's own uncertainty is stated beside the estimator's assumptions.
-    topics = [a["topic"] for a in body["assumptions"]]
-    assert "catalog-data-1" in topics
-    assert any("low confidence" in a["text"] for a in body["assumptions"])
+    # The A10's 24 GB (revision 8, low confidence) is judged like any other card.
+    assert fits["a10-24gb"]["memory_bytes"] == 24 * 10**9
+    assert fits["a10-24gb"]["fits"] is (per_gpu["total"] <= 24 * 10**9)
+    # The data's own uncertainty is stated beside the estimator's assumptions: the shape of
+    # Qwen2.5-0.5B is read from a third-party copy of its configuration (low confidence).
+    low = post(client, model="qwen2.5-0.5b").json()["assumptions"]
+    assert "catalog-data-1" in [a["topic"] for a in low]
+    assert any("low confidence" in a["text"] for a in low)
     assert body["sources"]
     assert all(body["sources"])
     assert all(t["bytes"] > 0 and t["source"] for t in body["terms"])
@@ -107,7 +110,7 @@ def test_every_profile_answers_with_its_unit(client: TestClient, profile: str) -
 
 
 def test_a_model_without_a_shape_is_a_422_that_says_what_to_give(client: TestClient) -> None:
-    r = post(client, model="mistral-7b-v0.3")
+    r = post(client, model="phi-4-mini-instruct")
     assert r.status_code == 422
     problem = r.json()
     assert r.headers["content-type"].startswith("application/problem+json")

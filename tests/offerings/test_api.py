@@ -116,7 +116,7 @@ def test_hardware_memory_and_unknowns_stay_null(client: TestClient) -> None:
                           "a10-24gb", "v100-32gb", "t4-16gb", "rtx-4090-24gb", "mi300x-192gb",
                           "cpu", "fpga"}  # fmt: skip
     assert items["h100-80gb"]["memory_bytes"] == 80 * 10**9
-    assert items["a10-24gb"]["memory_bytes"] is None
+    assert items["a10-24gb"]["memory_bytes"] == 24 * 10**9  # revision 8, low confidence
     assert items["a10-24gb"]["confidence"] == "low"
     assert client.get("/v1/hardware/nope").json()["allowed"][0] == "a10-24gb"  # id order
 
