@@ -16,7 +16,7 @@ import pytest
 
 from service.cli import SNAPSHOT, _export_from_database
 from service.config import PROJECT_ROOT
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, free_port
 
 EXAMPLE = PROJECT_ROOT / "examples" / "axolotl-qlora-zero3"
 CONFIG = EXAMPLE / "config.yml"
@@ -252,10 +252,19 @@ def test_online_and_offline_give_the_same_findings(
         assert json.loads(online.stdout)["revision"] == json.loads(offline.stdout)["revision"]
 
 
-def test_unreachable_server_is_exit_2() -> None:
-    result = ftmatrix("check", CONFIG, "--server", "http://127.0.0.1:9")
+def test_unreachable_server_is_one_line_naming_the_url_and_offline() -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # a port just freed: nothing listens there
+    result = ftmatrix("check", CONFIG, "--server", url)
+    assert (result.returncode, result.stdout) == (2, "")
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"ftmatrix: cannot reach the server {url} (")
+    assert "--offline" in line
+    # The same for a URL that is no URL at all: still one line, never a traceback.
+    result = ftmatrix("check", CONFIG, "--server", "http://[::1")
     assert result.returncode == 2
-    assert "ftmatrix:" in result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("ftmatrix: cannot reach the server http://[::1 (")
+    assert "--offline" in line
 
 
 @pytest.mark.usefixtures("database_url")

@@ -2,7 +2,9 @@
 
 Pure functions: no I/O, no database. Names are kept as written; the caller resolves scenario and
 technique ids, aliases and titles, and re-checks duplicates after resolving. Every problem found is
-reported at once in `BulkParseError.errors`, sorted by row; row 0 means the body as a whole.
+reported at once in `BulkParseError.errors`, sorted by row; row 0 means the body as a whole. The
+rows that did parse come with it (`BulkParseError.edits`), so that the caller can name their
+unknown ids in the same answer.
 
 What "keep" and "clear" mean for note and sources:
 - JSON: a missing or null `note` / `sources` keeps the current value; `""` / `[]` clears it.
@@ -61,11 +63,17 @@ class RowError:
 
 
 class BulkParseError(Exception):
-    """The body cannot be applied; `errors` lists every problem found, sorted by row."""
+    """The body cannot be applied; `errors` lists every problem found, sorted by row.
 
-    def __init__(self, errors: Sequence[RowError]) -> None:
+    `edits` are the rows that did parse, so that a caller can still look up their scenario
+    and technique names and report unknown ones in the same answer; empty when the body as a
+    whole could not be read.
+    """
+
+    def __init__(self, errors: Sequence[RowError], edits: Sequence[CellEdit] = ()) -> None:
         self.errors = sorted(errors, key=lambda e: e.row)
-        super().__init__(self.errors)  # as `args`, so the exception pickles
+        self.edits = tuple(edits)
+        super().__init__(self.errors, self.edits)  # as `args`, so the exception pickles
 
     def __str__(self) -> str:
         if not self.errors:
@@ -130,7 +138,7 @@ class _Builder:
         if not self.errors and not self.edits:
             self.error(0, "body", "There are no cells to change.")
         if self.errors:
-            raise BulkParseError(self.errors)
+            raise BulkParseError(self.errors, self.edits)
         return self.edits
 
 

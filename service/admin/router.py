@@ -15,8 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from service.admin import bulk, entities, revert, service
 from service.admin import schemas as s
 from service.admin.deps import AdminOps, Writes
+from service.admin.writer import Writer
 from service.compat.schemas import PairWrite
-from service.errors import UnsupportedMediaType
+from service.errors import InvalidInput, UnsupportedMediaType
 from service.history import audit
 from service.history import schemas as hs
 from service.keys import KeyInfo, create_key_info, list_keys, revoke_key
@@ -31,6 +32,14 @@ router = APIRouter(prefix="/v1", tags=["curation"], route_class=DocumentedRoute)
 admin = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=DocumentedRoute)
 
 WRITE_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
+PUT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **WRITE_ERRORS,
+    201: {
+        "model": s.WriteResult,
+        "description": "Created: the entity did not exist; `Location` names it.",
+    },
+}
+"""A create-or-replace PUT: 200 when it replaced, 201 when it created."""
 TechniqueId = Annotated[str, Path(description="Technique id or alias.")]
 ScenarioId = Annotated[str, Path(description="Scenario id, alias or title.")]
 
@@ -128,7 +137,7 @@ def _put(writes: Writes, route: str, entity_id: str, body: entities.EntityWrite)
     return result
 
 
-@router.put("/models/{model_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
+@router.put("/models/{model_id}", response_model=s.WriteResult, responses=PUT_RESPONSES)
 def set_model(writes: Writes, model_id: EntityId, body: os_.ModelWrite) -> s.WriteResult:
     """Create a model, or replace it whole."""
     return _put(writes, "models", model_id, body)
@@ -140,7 +149,7 @@ def delete_model(writes: Writes, model_id: EntityName) -> s.WriteResult:
     return writes.run(lambda w: entities.retire_entity(w, "model", model_id))
 
 
-@router.put("/hardware/{hardware_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
+@router.put("/hardware/{hardware_id}", response_model=s.WriteResult, responses=PUT_RESPONSES)
 def set_hardware(writes: Writes, hardware_id: EntityId, body: os_.HardwareWrite) -> s.WriteResult:
     """Create a hardware kind, or replace it whole."""
     return _put(writes, "hardware", hardware_id, body)
@@ -152,7 +161,7 @@ def delete_hardware(writes: Writes, hardware_id: EntityName) -> s.WriteResult:
     return writes.run(lambda w: entities.retire_entity(w, "hardware", hardware_id))
 
 
-@router.put("/platforms/{platform_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
+@router.put("/platforms/{platform_id}", response_model=s.WriteResult, responses=PUT_RESPONSES)
 def set_platform(writes: Writes, platform_id: EntityId, body: os_.PlatformWrite) -> s.WriteResult:
     """Create a platform, or replace it whole."""
     return _put(writes, "platforms", platform_id, body)
@@ -164,7 +173,7 @@ def delete_platform(writes: Writes, platform_id: EntityName) -> s.WriteResult:
     return writes.run(lambda w: entities.retire_entity(w, "platform", platform_id))
 
 
-@router.put("/offerings/{offering_id}", response_model=s.WriteResult, responses=WRITE_ERRORS)
+@router.put("/offerings/{offering_id}", response_model=s.WriteResult, responses=PUT_RESPONSES)
 def set_offering(writes: Writes, offering_id: EntityId, body: os_.OfferingWrite) -> s.WriteResult:
     """Create an offering, or replace it whole; what it names must exist."""
     return _put(writes, "offerings", offering_id, body)
@@ -208,8 +217,26 @@ async def apply_matrix(request: Request, writes: Writes) -> s.WriteResult:
     except bulk.UnsupportedBulkType as exc:
         raise UnsupportedMediaType(str(exc), allowed=list(exc.allowed)) from None
     except bulk.BulkParseError as exc:
-        raise service.bulk_problem(exc.errors) from None
+        if not exc.edits:  # nothing parsed, so there is no name to look up
+            raise service.bulk_problem(exc.errors) from None
+        refused = exc
+        return await run_in_threadpool(writes.run, lambda w: _refuse_bulk(w, refused))
     return await run_in_threadpool(writes.run, lambda w: service.apply_cells(w, edits))
+
+
+def _refuse_bulk(w: Writer, parsed: bulk.BulkParseError) -> None:
+    """Raise one 422 listing the rows that did not parse and, in the same answer, the unknown
+    scenarios and techniques of those that did (found by applying them: whatever that wrote
+    is rolled back with the refused write)."""
+    problem = service.bulk_problem(parsed.errors)
+    try:
+        service.apply_cells(w, parsed.edits)
+    except InvalidInput as unknown:
+        errors = [*problem.extra["errors"], *unknown.extra.get("errors", [])]
+        errors.sort(key=lambda e: int(e.get("row", 0)))
+        detail = f"{len(errors)} row(s) are invalid; nothing was changed."
+        raise InvalidInput(detail, errors=errors) from None
+    raise problem
 
 
 @router.post(

@@ -304,8 +304,19 @@ def _online(plan: Plan, options: CheckOptions) -> tuple[rules.Report, str]:
             return _check_locally(catalog, exported, plan, options, server), server
     except ApiError as exc:
         raise GateError(f"the server refused the plan: {exc}") from None
+    except (httpx.TransportError, httpx.InvalidURL) as exc:  # refused, unknown host, no URL...
+        raise GateError(_unreachable(server, exc)) from None
     except (httpx.HTTPError, OSError, ValueError) as exc:
         raise GateError(f"{server}: {exc}") from None
+
+
+def _unreachable(server: str, exc: Exception) -> str:
+    """The one line for a server that gave no answer: the URL, why, and the offline way out."""
+    reason = str(exc) or type(exc).__name__
+    return (
+        f"cannot reach the server {server} ({reason}); check the URL, or run with --offline "
+        "to check against the shipped data snapshot"
+    )
 
 
 def plan_body(plan: Plan, placement: Placement = Placement()) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -445,6 +447,36 @@ def test_error_renders_the_first_problem_and_survives_pickling() -> None:
     assert [e.row for e in BulkParseError([errors[1], errors[0]]).errors] == [2, 3]
     copy = pickle.loads(pickle.dumps(exc))  # noqa: S301 - our own object
     assert copy.errors == errors
+
+
+def test_an_error_carries_the_rows_that_did_parse_in_every_format() -> None:
+    csv_text = "scenario,technique,support\nqa,lora,no\nqa,dora,maybe\nqa,peft,yes\n"
+    md_text = "|Scenario|lora|dora|\n|-|-|-|\n|qa|No|maybe|\n"
+    json_body = {"cells": [{"scenario": "qa", "technique": t, "support": level}
+                           for t, level in (("lora", "no"), ("dora", "maybe"))]}  # fmt: skip
+    cases: list[tuple[Callable[[Any], list[CellEdit]], object, list[tuple[int, str, str, str]]]]
+    cases = [
+        (parse_csv, csv_text, [(2, "qa", "lora", "no"), (4, "qa", "peft", "yes")]),
+        (parse_markdown, md_text, [(3, "qa", "lora", "no")]),
+        (parse_json, json_body, [(1, "qa", "lora", "no")]),
+    ]
+    for parse, body, good in cases:
+        with pytest.raises(BulkParseError) as info:
+            parse(body)
+        assert [e.field for e in info.value.errors] == ["support"]
+        assert triples(list(info.value.edits)) == good
+        copy = pickle.loads(pickle.dumps(info.value))  # noqa: S301 - our own object
+        assert (copy.errors, copy.edits) == (info.value.errors, info.value.edits)
+
+
+def test_a_body_that_cannot_be_read_carries_no_rows() -> None:
+    for content_type, body in [("text/csv", b"\xff"), ("application/json", b"{")]:
+        with pytest.raises(BulkParseError) as info:
+            parse_body(content_type, body)
+        assert info.value.edits == ()
+    with pytest.raises(BulkParseError) as info:
+        parse_csv("scenario,technic,support\nqa,lora,no\n")
+    assert info.value.edits == ()
 
 
 # --- parse_body -----------------------------------------------------------------------------
