@@ -37,6 +37,10 @@ PAGES = [
     "/techniques/qlora",
     "/pairs",
     "/check",
+    "/where?model=phi-3-mini-4k-instruct&technique=lora",
+    "/estimate?model=phi-3-mini-4k-instruct&technique=qlora&gpus=1&micro_batch=1&seq_len=2048"
+    "&gradient_checkpointing=true&hardware=t4-16gb&hardware=h100-80gb",
+    "/models",
 ]
 TARGETS = {"accessibility": 95, "performance": 90}
 RESULTS = REPO / "bench" / "results" / "lighthouse.json"

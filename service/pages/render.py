@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from service import __version__
 from service.compat.formats.common import rule_uri
+from service.pages.where import CONFIDENCE_TEXT, FIT_ICONS, FIT_TEXT, REASON_TEXT, cite
 from service.vocabulary import SUPPORT_LEVELS, VERDICTS
 
 HERE = Path(__file__).resolve().parent
@@ -80,6 +81,11 @@ def environment() -> jinja2.Environment:
     )
     env.globals.update(
         asset=asset,
+        cite=cite,
+        CONFIDENCE_TEXT=CONFIDENCE_TEXT,
+        FIT_ICONS=FIT_ICONS,
+        FIT_TEXT=FIT_TEXT,
+        REASON_TEXT=REASON_TEXT,
         rule_uri=rule_uri,
         query=query,
         SUPPORT_ICONS=SUPPORT_ICONS,

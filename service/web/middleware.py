@@ -49,7 +49,9 @@ PAGES_CSP = (
     b"connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
     b"frame-ancestors 'none'",
 )
-PAGES_PATHS = ("/cells/", "/diff", "/techniques", "/pairs", "/check")
+PAGES_PATHS = (
+    "/cells/", "/diff", "/techniques", "/pairs", "/check", "/where", "/estimate", "/models",
+)  # fmt: skip
 
 
 _ID_PREFIX = os.urandom(8).hex()

@@ -32,7 +32,16 @@ PAGES = {
     "check": "/check",
     "check-picked": "/check?technique=qlora&technique=zero-3&pins=peft%3D%3D0.4.0",
     "not-found": "/techniques/no-such-thing",
+    "where": "/where",
+    "where-answer": "/where?model=phi-3-mini-4k-instruct&technique=lora",
+    "models": "/models",
+    "estimate": "/estimate",
+    "estimate-answer": "/estimate?model=phi-3-mini-4k-instruct&technique=qlora&gpus=1"
+    "&micro_batch=1&seq_len=2048&gradient_checkpointing=true&hardware=t4-16gb&hardware=h100-80gb",
+    "estimate-refused": "/estimate?model=phi-4&gpus=0&zero_stage=3",
 }
+STATUS = {"not-found": 404, "estimate-refused": 422}
+"""Pages answered with an error status on purpose (the browser logs that status as an error)."""
 
 
 @pytest.mark.parametrize("name", list(PAGES))
@@ -47,10 +56,10 @@ def test_every_page_loads_and_passes_axe(
             page.on("console", partial(_keep_errors, errors))
             response = page.goto(pages_server.url + PAGES[name])
             assert response is not None
-            assert response.status == (404 if name == "not-found" else 200)
+            assert response.status == STATUS.get(name, 200)
             assert page.locator("h1").count() == 1
             assert page.locator("a[href='/docs']").count() >= 1
-            if name != "not-found":  # a 404 logs its status in the console, as it should
+            if name not in STATUS:  # an error status is logged in the console, as it should be
                 assert errors == [], errors
             page.screenshot(path=artifacts_dir() / f"{name}-desktop-{scheme}.png", full_page=True)
             assert axe_violations(page, axe_source) == [], (name, scheme)
@@ -211,5 +220,93 @@ def test_reading_works_without_javascript(browser: Browser, pages_server: LiveSe
         page.locator("a.cell[href*='a=qlora&b=fsdp']").click()
         assert page.locator("#panel").is_visible()
         assert page.locator("#panel h3", has_text="Sources").count() == 1
+    finally:
+        context.close()
+
+
+def test_the_where_form_finds_offerings_and_says_why_not(
+    page: Page, pages_server: LiveServer
+) -> None:
+    page.goto(pages_server.url + "/")
+    page.get_by_role("link", name="Where").click()
+    page.wait_for_url(re.compile(r"/where$"))
+    page.select_option("#w-model", "phi-3-mini-4k-instruct")
+    page.get_by_label("LoRA", exact=True).check()
+    page.get_by_role("button", name="Find offerings").click()
+    page.wait_for_url(re.compile(r"model=phi-3-mini-4k-instruct&technique=lora"))
+    result = page.locator("#result")
+    result.wait_for()
+    api = page.request.get(
+        pages_server.url + "/v1/where?model=phi-3-mini-4k-instruct&technique=lora"
+    ).json()
+    names = page.locator("li.match h3").all_inner_texts()
+    assert names == [m["name"] for m in api["matches"]]
+    kaito = page.locator("li.match", has_text="KAITO tuning workspace")
+    assert "Yes: every claim behind it has high confidence" in kaito.inner_text()
+    sources = kaito.locator("details.cited").first
+    link = sources.locator("a").first
+    assert not link.is_visible()
+    sources.locator("summary").click()
+    assert link.is_visible()
+    assert (link.get_attribute("href") or "").startswith("https://github.com/kaito-project/kaito/")
+    excluded = page.locator("ul.excluded > li")
+    assert excluded.count() == len(api["excluded"])
+    assert "Model retired there (2025-08-30)" in page.locator("ul.excluded").inner_text()
+    # The model and technique stay chosen, so the answer can be refined.
+    assert page.locator("#w-model").input_value() == "phi-3-mini-4k-instruct"
+    assert page.get_by_label("LoRA", exact=True).is_checked()
+
+
+def test_the_estimate_form_shows_the_fit_on_each_gpu(page: Page, pages_server: LiveServer) -> None:
+    page.goto(pages_server.url + "/where?model=phi-3-mini-4k-instruct&technique=qlora")
+    page.get_by_role("link", name="Will it fit?").last.click()
+    page.wait_for_url(re.compile(r"/estimate\?model=phi-3-mini-4k-instruct&technique=qlora"))
+    assert page.locator("#e-model").input_value() == "phi-3-mini-4k-instruct"
+    page.fill("#e-seq_len", "2048")
+    page.get_by_label("Gradient checkpointing").check()
+    page.locator("input[name=hardware][value=h100-80gb]").check()
+    page.locator("input[name=hardware][value=t4-16gb]").check()
+    page.get_by_role("button", name="Estimate").click()
+    page.locator("#result").wait_for()
+    body = {
+        "model": "phi-3-mini-4k-instruct",
+        "technique": {"method": "qlora"},
+        "activations": {"seq_len": 2048, "gradient_checkpointing": True},
+        "hardware": ["t4-16gb", "h100-80gb"],
+    }
+    api = page.request.post(pages_server.url + "/v1/estimates", data=body).json()
+    total = page.locator("table.breakdown tr.subtotal td[data-bytes]").last
+    assert int(total.get_attribute("data-bytes") or "0") == api["per_gpu"]["total"]
+    for fit in api["fits"]:
+        row = page.locator(f"table.fits tr[data-hardware='{fit['hardware']}']")
+        assert row.get_attribute("data-fits") == str(fit["fits"]).lower()
+        assert ("Does not fit" if fit["fits"] is False else "Fits") in row.inner_text()
+    picture = page.locator("figure.picture svg")
+    assert picture.get_attribute("role") == "img"
+    box = picture.bounding_box()
+    assert box is not None
+    assert 0 < box["width"] <= DESKTOP["width"]
+    assert page.locator("figure.picture svg text", has_text="h100-80gb").count() == 1
+
+
+def test_the_estimate_form_shows_the_apis_refusal(
+    browser: Browser, pages_server: LiveServer
+) -> None:
+    # Its own page: the 422 is logged in the console, which the `page` fixture would fail on.
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        models = page.request.get(pages_server.url + "/v1/models").json()["items"]
+        shapeless = next(m["id"] for m in models if m["architecture"] is None)
+        page.goto(pages_server.url + "/estimate")
+        page.select_option("#e-model", shapeless)
+        with page.expect_response(re.compile(r"/estimate\?")) as answered:
+            page.get_by_role("button", name="Estimate").click()
+        assert answered.value.status == 422
+        alert = page.get_by_role("alert")
+        alert.wait_for()
+        assert f"{shapeless} has no architecture shape in the catalog data" in alert.inner_text()
+        assert page.locator("#result").count() == 0
+        assert page.locator("#e-model").input_value() == shapeless  # the form keeps the input
     finally:
         context.close()

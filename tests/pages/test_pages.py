@@ -37,6 +37,16 @@ PAGES = [
     "/pairs/lora/zero-3",
     "/check",
     "/check?technique=qlora&technique=zero-3&pins=peft%3D%3D0.4.0",
+    "/where",
+    "/where?model=phi-3-mini-4k-instruct&technique=lora",
+    "/where?model=phi-4&technique=lora&technique=qlora&at=6",
+    "/models",
+    "/models?at=1",
+    "/estimate",
+    "/estimate?model=phi-3-mini-4k-instruct&technique=qlora&gpus=1&micro_batch=1&seq_len=2048"
+    "&gradient_checkpointing=true&hardware=t4-16gb&hardware=a10-24gb&hardware=h100-80gb",
+    "/estimate?model=llama-2-70b&technique=full&gpus=64&zero_stage=3&offload_optimizer=cpu"
+    "&offload_params=cpu&profile=deepspeed&hardware=a100-80gb",
 ]
 BUDGET = 150 * 1024
 
