@@ -170,12 +170,16 @@ def run_cli(args: Sequence[str], env: dict[str, str], cwd: Path) -> str:
     return done.stdout.strip()
 
 
-def run_text(command: Sequence[str], cwd: Path = REPO) -> str:
+def run_text(command: Sequence[str], cwd: Path = REPO, succeeded: bool = False) -> str:
+    """What a command printed (stdout, else stderr: `wrk -v` prints there), "" when it cannot
+    run; with `succeeded`, also "" when it exits non-zero."""
     try:
         done = subprocess.run(
             list(command), cwd=cwd, capture_output=True, text=True, timeout=20, check=False
         )
     except (OSError, subprocess.TimeoutExpired):
+        return ""
+    if succeeded and done.returncode != 0:
         return ""
     return (done.stdout or done.stderr).strip()
 
@@ -207,7 +211,7 @@ def load_average() -> str:
 
 def code_version() -> str:
     """The commit checked out, and whether tracked files differ from it (read-only git)."""
-    commit = run_text(["git", "rev-parse", "--short", "HEAD"])
+    commit = run_text(["git", "rev-parse", "--short", "HEAD"], succeeded=True)
     # No optional locks, so that a concurrent git command is never disturbed.
     git_env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     try:
@@ -255,18 +259,42 @@ class CpuSample:
     ours: float
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds of a live process (0 if it is gone)."""
+def _stat_fields(pid: int) -> list[str]:
+    """Fields 3.. of /proc/<pid>/stat (proc(5)), or none when the process is gone."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-        fields = text.rsplit(")", 1)[1].split()  # fields 3.. of proc(5); utime, stime: 14, 15
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+    except OSError:
+        return []
+    return text.rsplit(")", 1)[1].split()
+
+
+def process_cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """User plus system CPU seconds of a live process (0 if it is gone); with `reaped`, also
+    those of its children that it has waited for (cutime, cstime)."""
+    fields = _stat_fields(pid)
+    try:
+        # utime, stime, cutime, cstime: fields 14-17, here from index 11
+        ticks = sum(int(v) for v in fields[11 : 15 if reaped else 13])
+    except ValueError:
         return 0.0
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_sample(live: Sequence[int] = ()) -> CpuSample:
-    """Sample now; `live` are our children still running (not yet in RUSAGE_CHILDREN)."""
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a server that forks workers (PostgreSQL's postmaster and its backends):
+    the process, its reaped children, and its live children with theirs."""
+    total = process_cpu_seconds(pid, reaped=True)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if len(fields) > 1 and fields[1] == str(pid):  # field 4: the parent's pid
+                total += process_cpu_seconds(int(entry.name), reaped=True)
+    return total
+
+
+def cpu_sample(live: Sequence[int] = (), trees: Sequence[int] = ()) -> CpuSample:
+    """Sample now; `live` are our children still running (not yet in RUSAGE_CHILDREN), `trees`
+    servers not our children whose whole process tree counts as ours (tree_cpu_seconds)."""
     tick = os.sysconf("SC_CLK_TCK")
     busy = 0.0
     try:
@@ -284,6 +312,7 @@ def cpu_sample(live: Sequence[int] = ()) -> CpuSample:
         )
     )
     ours += sum(process_cpu_seconds(pid) for pid in live)
+    ours += sum(tree_cpu_seconds(pid) for pid in trees)
     return CpuSample(time.monotonic(), busy, ours)
 
 
@@ -295,7 +324,10 @@ def contention(before: CpuSample, after: CpuSample) -> tuple[float, float]:
     return other, other / available
 
 
-def contention_lines(before: CpuSample, after: CpuSample) -> list[str]:
+def contention_lines(before: CpuSample, after: CpuSample, also_ours: float = 0.0) -> list[str]:
+    """The report's line on other processes' CPU over a run; `also_ours` is CPU time of ours
+    that the samples do not see (a server stopped meanwhile that was not our child)."""
+    after = CpuSample(after.wall, after.machine_busy, after.ours + also_ours)
     other, share = contention(before, after)
     if share != share:  # NaN: /proc/stat could not be read
         return []

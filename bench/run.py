@@ -1,18 +1,23 @@
 """Throughput of the service's reads and checks against a raw ASGI app answering the same bytes.
 
-Run from the repository root (wrk comes from Debian: `apt-get install -y wrk`):
+Run from the repository root (wrk comes from Debian: `apt-get install -y wrk`; PostgreSQL from
+`apt-get install -y postgresql`):
 
-    .venv/bin/python bench/run.py [--duration 10] [--connections 32] [--threads 1]
-                                  [--warmup 2] [--retries 1] [--output bench/results/latest.md]
+    .venv/bin/python bench/run.py [--database sqlite|postgresql|both]
+                                  [--scenarios cached,miss,at,auth,writes]
+                                  [--duration 10] [--connections 32] [--threads 1] [--warmup 2]
+                                  [--retries 1] [--writers 20] [--output bench/results/latest.md]
 
-It migrates a fresh SQLite database in a temporary directory, starts `ftmatrix serve`
-(one worker), captures the exact response of each benchmarked request, starts
-`bench/raw_app.py` under the same uvicorn with those responses, then drives both in turn with
-wrk on 127.0.0.1 (warm-up, then the measured run; service first, raw second, per endpoint;
-again, up to --retries times, when other processes took the CPU meanwhile).
-It prints a Markdown report and writes it to --output. Exit 0 whether or not the targets are
-met; 1 when something could not run (no wrk, a server that does not start, a response that
-is not what the benchmark expects); 130 when interrupted.
+For each database (a SQLite file, or a throwaway PostgreSQL server started as the tests start
+one), it migrates a fresh database (`ftmatrix db upgrade`) and creates a read and an admin key
+(`ftmatrix keys create`). Then for each scenario (bench/scenarios.py) it starts the service
+(one worker) as the scenario needs it, captures the exact response of each request, starts
+`bench/raw_app.py` under the same uvicorn with those responses, and drives both in turn with
+wrk on 127.0.0.1 (warm-up, then the measured run; service first, raw second, per request;
+again, up to --retries times, when other processes took the CPU meanwhile). It prints a
+Markdown report and writes it to --output. Exit 0 whether or not the targets are met; 1 when
+something could not run (no wrk, no PostgreSQL, a server that does not start, a response that
+is not what the benchmark expects); 2 on bad arguments; 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -20,16 +25,16 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
+import itertools
 import json
 import os
-import re
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -37,6 +42,14 @@ from types import FrameType
 if __package__ in (None, ""):  # run as a script: make `bench` and `service` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import scenarios as sc
+from bench.databases import (
+    DATABASES,
+    PostgresServer,
+    database_choices,
+    sqlite_url,
+    throwaway_postgres,
+)
 from bench.harness import (
     BIN,
     BUSY_SHARE,
@@ -58,359 +71,295 @@ from bench.harness import (
     tail,
     wait_ready,
 )
-
-GET_TARGET = 0.7
-POST_TARGET = 0.4
-P99_TARGET_MS = 20.0
-P99_TARGET_CONNECTIONS = 32
-
-CHECK_BODY = {
-    "techniques": ["qlora", "zero-3", "dora"],
-    "libraries": {"peft": "0.13.2", "bitsandbytes": "0.44.1"},
-}
-# Headers that the server writes itself (the raw app gets them from uvicorn as the service does).
-SERVER_HEADERS = frozenset({"date", "server"})
-# Headers whose value legitimately differs from one response to the next.
-VARYING_HEADERS = frozenset({"date", "x-request-id"})
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One benchmarked request and what it must answer."""
-
-    method: str
-    target: str
-    ratio_target: float
-    body: bytes = b""
-    headers: tuple[tuple[str, str], ...] = ()
-    expected_status: int = 200
-    label: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.label or f"{self.method} {self.target}"
-
-
-@dataclass(frozen=True)
-class Captured:
-    """A response as the service sent it, without the headers the server adds itself."""
-
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key.lower() == name:
-                return value
-        return None
+from bench.report import DATABASE_TITLES, Row, render
+from bench.scenarios import Captured, Endpoint, Scenario, capture
+from bench.writers import Writers, WriteWindow
+from bench.wrk import WrkResult, fmt_errors, fmt_ms, fmt_rps, lua_script, run_wrk
 
 
 @dataclass
-class WrkResult:
-    """What one wrk run measured."""
+class Context:
+    """One database's run: the options, the database and its keys, where files go."""
 
-    rps: float | None = None
-    p50_ms: float | None = None
-    p99_ms: float | None = None
-    requests: int | None = None
-    unexpected: int | None = None
-    first_unexpected: str = ""
-    non_2xx_3xx: int = 0
-    socket_errors: dict[str, int] = field(default_factory=dict)
-    output: str = ""
-    others_share: float = 0.0  # of the machine's CPU time, used by unrelated processes
-
-    @property
-    def errors(self) -> int:
-        """Unexpected responses plus socket errors (an unparsed count counts as one)."""
-        unexpected = 1 if self.unexpected is None else self.unexpected
-        return unexpected + sum(self.socket_errors.values())
+    args: argparse.Namespace
+    wrk: str
+    database: str
+    env: dict[str, str]
+    work: Path
+    read_key: str = ""
+    admin_key: str = ""
+    postgres: PostgresServer | None = None
+    logs: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
-class Row:
-    endpoint: Endpoint
-    service: WrkResult
-    raw: WrkResult
+class Plan:
+    """A scenario's requests as captured from the service, and what its writers write."""
 
-    @property
-    def others_share(self) -> float:
-        return max(self.service.others_share, self.raw.others_share)
+    endpoints: list[Endpoint]
+    captured: dict[Endpoint, Captured]
+    cells: list[tuple[str, str]] = field(default_factory=list)
 
 
-# --- servers -----------------------------------------------------------------------------
+# --- servers and captures ----------------------------------------------------------------
 
 
-def capture(port: int, endpoint: Endpoint) -> Captured:
-    status, headers, body = request(
-        port, endpoint.method, endpoint.target, endpoint.body, endpoint.headers
-    )
-    kept = tuple((k.lower(), v) for k, v in headers if k.lower() not in SERVER_HEADERS)
-    return Captured(status, kept, body)
+def service_command(
+    scenario: Scenario, ctx: Context, port: int, work: Path
+) -> tuple[list[str], dict[str, str]]:
+    """How the scenario's service is started (its files in `work`), and its environment."""
+    host = ["--host", "127.0.0.1", "--port", str(port)]
+    if scenario.server == sc.NO_FAST_PATH:
+        # `ftmatrix serve` makes a metrics directory of its own; this launcher does not.
+        path = os.pathsep.join(p for p in (str(REPO), ctx.env.get("PYTHONPATH", "")) if p)
+        metrics = work / "metrics"
+        metrics.mkdir()
+        env = {**ctx.env, "PYTHONPATH": path, "FTM_METRICS_DIR": str(metrics)}
+        return [sys.executable, "-m", "bench.app_path", *host], env
+    env = dict(ctx.env)
+    if scenario.server == sc.READ_KEY:
+        env["FTM_REQUIRE_READ_KEY"] = "true"
+    return [str(BIN / "ftmatrix"), "serve", *host], env
 
 
-def comparable(captured: Captured) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
-    headers = tuple((k, v) for k, v in captured.headers if k not in VARYING_HEADERS)
-    return captured.status, headers, captured.body
-
-
-# --- wrk ---------------------------------------------------------------------------------
-
-
-def lua_string(data: bytes) -> str:
-    """A Lua string literal of `data`, byte for byte."""
-    out = []
-    for byte in data:
-        if 32 <= byte < 127 and byte not in (ord('"'), ord("\\")):
-            out.append(chr(byte))
-        else:
-            out.append(f"\\{byte:03d}")
-    return '"' + "".join(out) + '"'
-
-
-def lua_script(endpoint: Endpoint, expected: Captured) -> str:
-    """A wrk script sending `endpoint` and counting responses unlike `expected`."""
-    lines = [
-        "-- written by bench/run.py",
-        f"wrk.method = {lua_string(endpoint.method.encode())}",
-    ]
-    if endpoint.body:
-        lines.append(f"wrk.body = {lua_string(endpoint.body)}")
-    for name, value in endpoint.headers:
-        lines.append(f"wrk.headers[{lua_string(name.encode())}] = {lua_string(value.encode())}")
-    lines += [
-        f"local expected_status = {expected.status}",
-        f"local expected_length = {len(expected.body)}",
-        """local threads = {}
-
-function setup(thread)
-  table.insert(threads, thread)
-end
-
-function init(args)
-  unexpected = 0
-  first_unexpected = ""
-end
-
-function response(status, headers, body)
-  if status ~= expected_status or #body ~= expected_length then
-    unexpected = unexpected + 1
-    if first_unexpected == "" then
-      first_unexpected = status .. " with " .. #body .. " bytes"
-    end
-  end
-end
-
-function done(summary, latency, requests)
-  local total = 0
-  local first = ""
-  for _, thread in ipairs(threads) do
-    total = total + thread:get("unexpected")
-    if first == "" then first = thread:get("first_unexpected") end
-  end
-  io.write(string.format("BENCH requests=%d unexpected=%d first=%s\\n",
-    summary.requests, total, first))
-end
-""",
-    ]
-    return "\n".join(lines)
-
-
-LATENCY_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
-
-
-def parse_latency(text: str, percentile: str) -> float | None:
-    match = re.search(rf"^\s*{percentile}%\s+([\d.]+)(us|ms|s|m|h)\s*$", text, re.MULTILINE)
-    return float(match.group(1)) * LATENCY_UNITS_MS[match.group(2)] if match else None
-
-
-def parse_wrk(text: str) -> WrkResult:
-    result = WrkResult(output=text)
-    if match := re.search(r"^Requests/sec:\s+([\d.]+)", text, re.MULTILINE):
-        result.rps = float(match.group(1))
-    result.p50_ms = parse_latency(text, "50")
-    result.p99_ms = parse_latency(text, "99")
-    if match := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text):
-        result.non_2xx_3xx = int(match.group(1))
-    if match := re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
-    ):
-        names = ("connect", "read", "write", "timeout")
-        counts = (int(g) for g in match.groups())
-        result.socket_errors = {k: n for k, n in zip(names, counts, strict=True) if n}
-    if match := re.search(r"^BENCH requests=(\d+) unexpected=(\d+) first=(.*)$", text, re.M):
-        result.requests = int(match.group(1))
-        result.unexpected = int(match.group(2))
-        result.first_unexpected = match.group(3).strip()
-    return result
-
-
-def run_wrk(
-    wrk: str, url: str, script: Path, duration: int, connections: int, threads: int
-) -> WrkResult:
-    command = [
-        wrk,
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{duration}s",
-        "--latency",
-        "-s",
-        str(script),
-        url,
-    ]
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=duration + 60, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"wrk did not finish in {duration + 60} s: {shlex.join(command)}") from exc
-    if done.returncode != 0 or "Requests/sec" not in done.stdout:
+def expect_status(endpoint: Endpoint, got: Captured) -> None:
+    if got.status != endpoint.expected_status:
         raise BenchError(
-            f"wrk failed ({done.returncode}): {shlex.join(command)}\n{done.stdout}{done.stderr}"
+            f"{endpoint.name} answered {got.status}, not {endpoint.expected_status}: "
+            f"{got.body[:500]!r}"
         )
-    return parse_wrk(done.stdout + done.stderr)
 
 
-# --- report ------------------------------------------------------------------------------
+def plan_scenario(scenario: Scenario, ctx: Context, port: int) -> Plan:
+    """Build the scenario's requests from what the service answers, and capture each one."""
+    if scenario.name == "at":
+        status, headers, _ = request(port, "GET", "/v1/matrix")
+        newest = int({k.lower(): v for k, v in headers}.get("x-revision", "0"))
+        if status != 200 or newest < 2:
+            raise BenchError(f"GET /v1/matrix: status {status}, revision {newest}; need >= 2")
+        endpoints = sc.time_travel(newest - 1)  # a past revision: never the fast path's
+    elif scenario.name == "miss":
+        endpoints = sc.misses()
+    elif scenario.name == "auth":
+        status, _, _ = request(port, "GET", "/v1/matrix")
+        if status != 401:
+            raise BenchError(f"FTM_REQUIRE_READ_KEY=true, no key: GET /v1/matrix answered {status}")
+        endpoints = sc.authenticated(ctx.database, ctx.read_key)
+    elif scenario.name == "writes":
+        endpoints = sc.reads_during_writes()
+    else:
+        endpoints = sc.cached(ctx.database)
+    captured = {endpoint: capture(port, endpoint) for endpoint in endpoints}
+    for endpoint in endpoints:
+        expect_status(endpoint, captured[endpoint])
+    if scenario.name in ("cached", "auth"):
+        first = endpoints[0]
+        etag = captured[first].header("etag")
+        if not etag:
+            raise BenchError(f"{first.name} answered no ETag")
+        again = sc.revalidation(first, etag)
+        captured[again] = capture(port, again)
+        expect_status(again, captured[again])
+        endpoints.append(again)
+    cells: list[tuple[str, str]] = []
+    if scenario.name == "writes":
+        matrix = json.loads(captured[endpoints[0]].body)
+        pairs = itertools.product(
+            [s["id"] for s in matrix["scenarios"]], [t["id"] for t in matrix["techniques"]]
+        )
+        cells = list(itertools.islice(pairs, ctx.args.writers))
+        if len(cells) < ctx.args.writers:
+            raise BenchError(f"the matrix has {len(cells)} cells, fewer than the writers")
+    return Plan(endpoints, captured, cells)
 
 
-def fmt_rps(value: float | None) -> str:
-    return f"{value:,.0f}" if value is not None else "?"
-
-
-def fmt_ms(value: float | None) -> str:
-    if value is None:
-        return "?"
-    return f"{value:.2f} ms" if value < 10 else f"{value:.1f} ms"
-
-
-def fmt_errors(result: WrkResult) -> str:
-    if result.unexpected is None:
-        return "not counted"
-    parts = [str(result.unexpected)]
-    if result.first_unexpected:
-        parts.append(f"(first: {result.first_unexpected})")
-    parts += [f"{kind} {count}" for kind, count in result.socket_errors.items()]
-    return " ".join(parts)
-
-
-def fmt_share(row: Row) -> str:
-    text = f"{row.service.others_share:.0%} / {row.raw.others_share:.0%}"
-    return f"**{text}**" if row.others_share >= BUSY_SHARE else text
-
-
-def ratio_of(row: Row) -> float | None:
-    if row.service.rps is None or not row.raw.rps:
-        return None
-    return row.service.rps / row.raw.rps
-
-
-def render(
-    rows: Sequence[Row],
-    args: argparse.Namespace,
-    machine: Sequence[str],
-    command: str,
-    when: str,
-    service_log: Sequence[str],
-    contention: Sequence[str],
-) -> str:
-    header = (
-        "| endpoint | service req/s | raw req/s | ratio | target | met? "
-        "| service p50 | service p99 | p99 < 20 ms? | raw p50 | raw p99 "
-        "| unexpected (service / raw) | other CPU (service / raw) |"
-    )
-    table = [header, "|" + "---|" * 13]
-    ratio_met = p99_met = 0
-    for row in rows:
-        ratio = ratio_of(row)
-        met = ratio is not None and ratio >= row.endpoint.ratio_target and not row.service.errors
-        ratio_met += met
-        p99_ok = row.service.p99_ms is not None and row.service.p99_ms < P99_TARGET_MS
-        p99_met += p99_ok
-        cells = [
-            f"`{row.endpoint.name}`",
-            fmt_rps(row.service.rps),
-            fmt_rps(row.raw.rps),
-            f"{ratio:.2f}x" if ratio is not None else "?",
-            f">= {row.endpoint.ratio_target:.1f}x",
-            "yes" if met else "**no**",
-            fmt_ms(row.service.p50_ms),
-            fmt_ms(row.service.p99_ms),
-            "yes" if p99_ok else "**no**",
-            fmt_ms(row.raw.p50_ms),
-            fmt_ms(row.raw.p99_ms),
-            f"{fmt_errors(row.service)} / {fmt_errors(row.raw)}",
-            fmt_share(row),
-        ]
-        table.append("| " + " | ".join(cells) + " |")
-    errors = sum(row.service.errors + row.raw.errors for row in rows)
-    p99_note = (
-        ""
-        if args.connections == P99_TARGET_CONNECTIONS
-        else f" (the p99 target is stated at {P99_TARGET_CONNECTIONS} connections)"
-    )
-    out = [
-        "# ftmatrix service vs a raw ASGI app",
-        "",
-        f"wrk `-t{args.threads} -c{args.connections} -d{args.duration}s --latency` on "
-        f"127.0.0.1, after a {args.warmup} s warm-up per endpoint per server; service first, "
-        "raw app second, endpoint by endpoint. Both run under the same uvicorn, one worker; "
-        "the raw app answers the service's own captured bytes.",
-        "",
-        *table,
-        "",
-        f"- Throughput targets met: {ratio_met} of {len(rows)} "
-        f"(cached GETs >= {GET_TARGET}x the raw app, `POST /v1/checks` >= {POST_TARGET}x).",
-        f"- p99 under {P99_TARGET_MS:.0f} ms: {p99_met} of {len(rows)}{p99_note}.",
-        "- Unexpected responses (wrong status or body length) and socket errors: "
-        + (f"**{errors}**" if errors else "none")
-        + ".",
-        *contention,
-        "",
-        "## Machine",
-        "",
-        *machine,
-        f"- date: {when}",
-        f"- command: `{command}`",
-        "",
-        "## Service log during the run",
-        "",
-        *service_log,
-        "",
-        "<details><summary>wrk output</summary>",
-        "",
+def write_raw_responses(plan: Plan, path: Path) -> None:
+    prepared = [
+        {
+            "method": endpoint.method,
+            "target": endpoint.target,
+            "if_none_match": endpoint.if_none_match,
+            "status": plan.captured[endpoint].status,
+            "headers": [list(h) for h in plan.captured[endpoint].headers],
+            "body_b64": base64.b64encode(plan.captured[endpoint].body).decode("ascii"),
+        }
+        for endpoint in plan.endpoints
     ]
-    for row in rows:
-        for name, result in (("service", row.service), ("raw", row.raw)):
-            out += [f"{name}, `{row.endpoint.name}`:", "", "```", result.output.rstrip(), "```", ""]
-    out.append("</details>")
-    return "\n".join(out) + "\n"
+    path.write_text(json.dumps(prepared, indent=1), encoding="utf-8")
+
+
+# --- measuring ---------------------------------------------------------------------------
+
+
+def server_pids(ctx: Context, servers: Sequence[Server]) -> tuple[list[int], list[int]]:
+    """Our servers' pids, and PostgreSQL's postmaster (whose backends work for the service)."""
+    pg = ctx.postgres.pid() if ctx.postgres is not None else None
+    return [s.process.pid for s in servers], [pg] if pg is not None else []
+
+
+def measure_one(
+    ctx: Context,
+    endpoint: Endpoint,
+    script: Path,
+    server: Server,
+    servers: Sequence[Server],
+    writers: Writers | None = None,
+) -> tuple[WrkResult, WriteWindow | None]:
+    """Warm up then measure one server, noting the CPU that other processes used and what the
+    writers (if any, already writing) did during the measured run."""
+    args = ctx.args
+    url = f"http://127.0.0.1:{server.port}{endpoint.target}"
+    if args.warmup:
+        run_wrk(ctx.wrk, url, script, args.warmup, args.connections, args.threads)
+    live, trees = server_pids(ctx, servers)
+    before = cpu_sample(live, trees)
+    writes_before = writers.counts() if writers is not None else None
+    result = run_wrk(ctx.wrk, url, script, args.duration, args.connections, args.threads)
+    window = None
+    if writers is not None and writes_before is not None:
+        window = writers.window(writes_before, writers.counts())
+    result.others_share = contention(before, cpu_sample(live, trees))[1]
+    for other in servers:
+        if other.process.poll() is not None:
+            raise BenchError(
+                f"the {other.name} exited with {other.process.returncode} during the run; "
+                f"its log ends with:\n{tail(other.stderr_path)}"
+            )
+    log(
+        f"  {server.name:7} {fmt_rps(result.rps)} req/s, p50 {fmt_ms(result.p50_ms)}, "
+        f"p99 {fmt_ms(result.p99_ms)}, unexpected {fmt_errors(result)}, "
+        f"other processes {result.others_share:.0%} CPU"
+    )
+    if window is not None:
+        log(
+            f"  writers {window.rate:,.1f} writes/s ({window.accepted} accepted, "
+            f"{window.conflicts} 412s retried, {window.errors} errors)"
+        )
+    return result, window
+
+
+def measure_row(
+    ctx: Context,
+    scenario: Scenario,
+    plan: Plan,
+    endpoint: Endpoint,
+    script: Path,
+    servers: Sequence[Server],
+) -> Row:
+    """Service then raw app; again (up to --retries times) if other processes took CPU."""
+    best: Row | None = None
+    for attempt in range(ctx.args.retries + 1):
+        if attempt:
+            log(f"  other processes used the CPU; measuring again ({attempt}/{ctx.args.retries})")
+        service, raw = servers
+        if scenario.name == "writes":
+            etag = plan.captured[endpoint].header("etag") or "*"
+            with Writers(service.port, ctx.admin_key, plan.cells, etag) as writers:
+                service_result, window = measure_one(
+                    ctx, endpoint, script, service, servers, writers
+                )
+        else:
+            service_result, window = measure_one(ctx, endpoint, script, service, servers)
+        raw_result, _ = measure_one(ctx, endpoint, script, raw, servers)
+        row = Row(ctx.database, scenario, endpoint, service_result, raw_result, window)
+        if best is None or row.others_share < best.others_share:
+            best = row
+        if best.others_share < BUSY_SHARE:
+            break
+    assert best is not None
+    return best
+
+
+def run_scenario(scenario: Scenario, ctx: Context) -> list[Row]:
+    """Start the scenario's service and a raw app with its answers; measure every request."""
+    work = ctx.work / scenario.name
+    work.mkdir()
+    port, raw_port = free_port(), free_port()
+    command, env = service_command(scenario, ctx, port, work)
+    rows = []
+    log(f"== {DATABASE_TITLES[ctx.database]}: {scenario.title}")
+    with running("service", command, env, work, port, work) as service:
+        wait_ready(service, "/readyz")
+        plan = plan_scenario(scenario, ctx, port)
+        responses = work / "responses.json"
+        write_raw_responses(plan, responses)
+        scripts = {}
+        for index, endpoint in enumerate(plan.endpoints):
+            expected = plan.captured[endpoint]
+            length = len(expected.body) if endpoint.fixed_length else None
+            script = lua_script(
+                endpoint.method, endpoint.body, endpoint.headers, expected.status, length
+            )
+            scripts[endpoint] = work / f"request{index}.lua"
+            scripts[endpoint].write_text(script, encoding="utf-8")
+
+        raw_env = {**ctx.env, "FTM_BENCH_RESPONSES": str(responses)}
+        raw_cmd = [str(BIN / "uvicorn"), "bench.raw_app:app", "--host", "127.0.0.1"]
+        raw_cmd += ["--port", str(raw_port), "--no-access-log", "--log-level", "warning"]
+        with running("raw app", raw_cmd, raw_env, REPO, raw_port, work) as raw:
+            wait_ready(raw, plan.endpoints[0].target)
+            for endpoint in plan.endpoints:
+                if capture(raw_port, endpoint).comparable() != plan.captured[endpoint].comparable():
+                    raise BenchError(f"the raw app does not answer {endpoint.name} identically")
+            for index, endpoint in enumerate(plan.endpoints, 1):
+                log(f"[{index}/{len(plan.endpoints)}] {endpoint.name}")
+                row = measure_row(ctx, scenario, plan, endpoint, scripts[endpoint], (service, raw))
+                rows.append(row)
+    ctx.logs += [f"{DATABASE_TITLES[ctx.database]}, {scenario.title}:", ""]
+    ctx.logs += [*scan_service_log(work / "service.stderr.log"), ""]
+    shutil.rmtree(work, ignore_errors=True)  # the service's log: hundreds of MB per scenario
+    return rows
+
+
+@contextmanager
+def fresh_database(database: str, work: Path) -> Iterator[tuple[str, PostgresServer | None]]:
+    """An empty database's URL (and its PostgreSQL server), gone after the block."""
+    if database == "sqlite":
+        yield sqlite_url(work / "db.sqlite"), None
+        return
+    with throwaway_postgres() as server:
+        yield server.create_database("ftmatrix_bench"), server
+
+
+def run_database(
+    database: str, args: argparse.Namespace, wrk: str, tmp: Path, notes: list[str]
+) -> tuple[list[Row], list[str], float]:
+    """Every selected scenario on one database: rows, service logs, PostgreSQL's CPU seconds."""
+    work = tmp / database
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FTM_")}
+    with fresh_database(database, work) as (url, postgres):
+        ctx = Context(args, wrk, database, {**env, "FTM_DATABASE_URL": url}, work)
+        ctx.postgres = postgres
+        if postgres is not None:
+            notes.append(f"- PostgreSQL: {postgres.version()}, throwaway, fsync=off")
+        log(f"migrating a fresh {DATABASE_TITLES[database]} database")
+        run_cli(["db", "upgrade"], ctx.env, work)  # in work: away from any .env in the repository
+        ctx.read_key = run_cli(["keys", "create", "--name", "bench-reader", "--scope", "read"],
+                               ctx.env, work)  # fmt: skip
+        ctx.admin_key = run_cli(["keys", "create", "--name", "bench-writer", "--scope", "admin"],
+                                ctx.env, work)  # fmt: skip
+        rows = [row for name in args.scenario_list for row in run_scenario(sc.SCENARIOS[name], ctx)]
+        pg_cpu = postgres.cpu_seconds() if postgres is not None else 0.0
+    return rows, ctx.logs, pg_cpu
 
 
 # --- main --------------------------------------------------------------------------------
 
 
-def endpoints() -> list[Endpoint]:
-    json_body = json.dumps(CHECK_BODY).encode()
-    return [
-        Endpoint("GET", "/v1/matrix", GET_TARGET),
-        Endpoint("GET", "/v1/matrix?format=markdown", GET_TARGET),
-        Endpoint("GET", "/v1/matrix/reduce-memory/lora", GET_TARGET),
-        Endpoint("GET", "/v1/techniques/qlora", GET_TARGET),
-        Endpoint("GET", "/v1/recommendations?scenario=reduce-memory&scenario=qa-tasks", GET_TARGET),
-        Endpoint(
-            "POST",
-            "/v1/checks",
-            POST_TARGET,
-            body=json_body,
-            headers=(("Content-Type", "application/json"),),
-        ),
-    ]
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--database",
+        default="both",
+        choices=[*DATABASES, "both"],
+        help="the database(s) to run on (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(sc.SCENARIOS),
+        help="comma-separated, of " + ", ".join(sc.SCENARIOS) + " (default: all)",
+    )
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
@@ -419,8 +368,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--retries",
         type=int,
         default=1,
-        help="measure an endpoint again when other processes took over "
+        help="measure a request again when other processes took over "
         f"{BUSY_SHARE * 100:.0f}%% of the CPU meanwhile (the least disturbed attempt is kept)",
+    )
+    parser.add_argument(
+        "--writers", type=int, default=sc.WRITERS, help="writers in the `writes` scenario"
     )
     parser.add_argument("--output", default="bench/results/latest.md")
     args = parser.parse_args(argv)
@@ -428,6 +380,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--duration and --threads must be >= 1, --warmup and --retries >= 0")
     if args.connections < args.threads:
         parser.error("--connections must be >= --threads")
+    if args.writers < 1:
+        parser.error("--writers must be >= 1")
+    args.scenario_list = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = [s for s in args.scenario_list if s not in sc.SCENARIOS]
+    if unknown or not args.scenario_list:
+        parser.error(f"--scenarios: choose among {', '.join(sc.SCENARIOS)}, not {unknown or '-'}")
+    args.database_list = database_choices(args.database)
     return args
 
 
@@ -437,129 +396,6 @@ def invocation() -> str:
     if python.startswith(cwd + os.sep):
         python = os.path.relpath(python, cwd)
     return shlex.join([python, *sys.argv])
-
-
-def benchmark(args: argparse.Namespace, wrk: str, tmp: Path) -> list[Row]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FTM_")}
-    service_env = {**env, "FTM_DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite'}"}
-    log("migrating a fresh SQLite database")
-    run_cli(["db", "upgrade"], service_env, tmp)  # in tmp: away from any .env in the repository
-
-    plan = endpoints()
-    service_port, raw_port = free_port(), free_port()
-    service_cmd = [str(BIN / "ftmatrix"), "serve", "--host", "127.0.0.1"]
-    service_cmd += ["--port", str(service_port)]
-    with running("service", service_cmd, service_env, tmp, service_port, tmp) as service:
-        wait_ready(service, "/readyz")
-        log(f"service ready on 127.0.0.1:{service_port}; capturing responses")
-        captured: dict[Endpoint, Captured] = {}
-        for endpoint in plan:
-            captured[endpoint] = capture(service_port, endpoint)
-        etag = captured[plan[0]].header("etag")
-        if not etag:
-            raise BenchError("GET /v1/matrix answered no ETag")
-        revalidate = Endpoint(
-            "GET",
-            "/v1/matrix",
-            GET_TARGET,
-            headers=(("If-None-Match", etag),),
-            expected_status=304,
-            label="GET /v1/matrix (If-None-Match: 304)",
-        )
-        plan.append(revalidate)
-        captured[revalidate] = capture(service_port, revalidate)
-        for endpoint in plan:
-            got = captured[endpoint].status
-            if got != endpoint.expected_status:
-                raise BenchError(
-                    f"{endpoint.name} answered {got}, not {endpoint.expected_status}: "
-                    f"{captured[endpoint].body[:500]!r}"
-                )
-
-        responses = tmp / "responses.json"
-        prepared = [
-            {
-                "method": endpoint.method,
-                "target": endpoint.target,
-                "if_none_match": dict(endpoint.headers).get("If-None-Match", ""),
-                "status": captured[endpoint].status,
-                "headers": [list(h) for h in captured[endpoint].headers],
-                "body_b64": base64.b64encode(captured[endpoint].body).decode("ascii"),
-            }
-            for endpoint in plan
-        ]
-        responses.write_text(json.dumps(prepared, indent=1), encoding="utf-8")
-        scripts = {}
-        for index, endpoint in enumerate(plan):
-            scripts[endpoint] = tmp / f"endpoint{index}.lua"
-            scripts[endpoint].write_text(lua_script(endpoint, captured[endpoint]), "utf-8")
-
-        raw_env = {**env, "FTM_BENCH_RESPONSES": str(responses)}
-        raw_cmd = [str(BIN / "uvicorn"), "bench.raw_app:app", "--host", "127.0.0.1"]
-        raw_cmd += ["--port", str(raw_port), "--no-access-log", "--log-level", "warning"]
-        with running("raw app", raw_cmd, raw_env, REPO, raw_port, tmp) as raw:
-            wait_ready(raw, plan[0].target)
-            for endpoint in plan:
-                if comparable(capture(raw_port, endpoint)) != comparable(captured[endpoint]):
-                    raise BenchError(f"the raw app does not answer {endpoint.name} identically")
-            log(f"raw app ready on 127.0.0.1:{raw_port}, answering the same bytes")
-
-            rows = []
-            for index, endpoint in enumerate(plan, 1):
-                log(f"[{index}/{len(plan)}] {endpoint.name}")
-                rows.append(measure_pair(args, wrk, endpoint, scripts[endpoint], service, raw))
-    return rows
-
-
-def measure(
-    args: argparse.Namespace, wrk: str, endpoint: Endpoint, script: Path, servers: Sequence[Server]
-) -> list[WrkResult]:
-    """Warm up then measure each server in turn, noting the CPU that other processes used."""
-    results = []
-    pids = [server.process.pid for server in servers]
-    for server in servers:
-        url = f"http://127.0.0.1:{server.port}{endpoint.target}"
-        if args.warmup:
-            run_wrk(wrk, url, script, args.warmup, args.connections, args.threads)
-        before = cpu_sample(pids)
-        result = run_wrk(wrk, url, script, args.duration, args.connections, args.threads)
-        result.others_share = contention(before, cpu_sample(pids))[1]
-        for other in servers:
-            if other.process.poll() is not None:
-                raise BenchError(
-                    f"the {other.name} exited with {other.process.returncode} during the run; "
-                    f"its log ends with:\n{tail(other.stderr_path)}"
-                )
-        log(
-            f"  {server.name:7} {fmt_rps(result.rps)} req/s, p50 {fmt_ms(result.p50_ms)}, "
-            f"p99 {fmt_ms(result.p99_ms)}, unexpected {fmt_errors(result)}, "
-            f"other processes {result.others_share:.0%} CPU"
-        )
-        results.append(result)
-    return results
-
-
-def measure_pair(
-    args: argparse.Namespace,
-    wrk: str,
-    endpoint: Endpoint,
-    script: Path,
-    service: Server,
-    raw: Server,
-) -> Row:
-    """Service then raw app; again (up to --retries times) if other processes took CPU."""
-    best: Row | None = None
-    for attempt in range(args.retries + 1):
-        if attempt:
-            log(f"  other processes used the CPU; measuring again ({attempt}/{args.retries})")
-        service_result, raw_result = measure(args, wrk, endpoint, script, (service, raw))
-        row = Row(endpoint, service_result, raw_result)
-        if best is None or row.others_share < best.others_share:
-            best = row
-        if best.others_share < BUSY_SHARE:
-            break
-    assert best is not None
-    return best
 
 
 def _interrupted(signum: int, frame: FrameType | None) -> None:
@@ -583,9 +419,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = load_average()
     cpu_before = cpu_sample()
     tmp = Path(tempfile.mkdtemp(prefix="ftm-bench-"))
+    rows: list[Row] = []
+    logs: list[str] = []
+    notes: list[str] = []
+    pg_cpu = 0.0
     try:
-        rows = benchmark(args, wrk, tmp)
-        service_log = scan_service_log(tmp / "service.stderr.log")
+        for database in args.database_list:
+            got, got_logs, got_cpu = run_database(database, args, wrk, tmp, notes)
+            rows += got
+            logs += got_logs
+            pg_cpu += got_cpu
     except BenchError as exc:
         log(f"bench: {exc}")
         return 1
@@ -594,11 +437,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    cpu_after = cpu_sample()
-    machine = machine_lines(wrk, code, load_before, load_average())
-    report = render(
-        rows, args, machine, command, when, service_log, contention_lines(cpu_before, cpu_after)
-    )
+    contention_text = contention_lines(cpu_before, cpu_sample(), also_ours=pg_cpu)
+    machine = machine_lines(wrk, code, load_before, load_average()) + notes
+    report = render(rows, args, machine, command, when, logs, contention_text)
     sys.stdout.write(report)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
