@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import asyncio
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -44,3 +46,13 @@ def comparable(response: Any) -> tuple[int, dict[str, str], bytes]:
     """Status, headers and body of an answer, less its (per-request) request id."""
     headers = {k: v for k, v in response.headers.items() if k != "x-request-id"}
     return response.status_code, headers, response.content
+
+
+_T = TypeVar("_T")
+
+
+def run(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """`asyncio.run` in a thread of its own: a browser test of the same worker (Playwright's
+    sync API) keeps an event loop running in the main thread, where asyncio.run refuses."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

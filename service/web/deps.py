@@ -23,6 +23,7 @@ from service.snapshot import Snapshot, SnapshotStore
 from service.web import routing
 from service.web.auth import key_gate
 from service.web.revision import remember, seen_in
+from service.wire import unstorable
 
 T = TypeVar("T")
 
@@ -250,9 +251,29 @@ def _query_names(dependant: Dependant) -> frozenset[str]:
     return frozenset(names)
 
 
+def _reject_unstorable(request: Request) -> None:
+    """422 naming the parameter for a NUL or a lone surrogate in the path or the query: no
+    database stores them (PostgreSQL refuses NUL in text), so they cannot match anything."""
+    params = chain(
+        (("path", k, v) for k, v in request.path_params.items() if isinstance(v, str)),
+        (("query", k, v) for k, v in request.query_params.multi_items()),
+    )
+    errors = [
+        {"location": f"{where}.{name}", "message": why, "type": "string_unstorable"}
+        for where, name, value in params
+        if (why := unstorable(name) or unstorable(value))
+    ]
+    if errors:
+        raise InvalidInput(
+            f"{len(errors)} parameter(s) hold characters that cannot be stored or matched.",
+            errors=errors[:20],
+        )
+
+
 async def reject_unknown_query(request: Request) -> None:
     """422 for a query parameter the route does not declare: a typo is not silently ignored,
-    and junk queries cannot fill the fast path's cache with copies of one answer."""
+    and junk queries cannot fill the fast path's cache with copies of one answer. Also 422
+    for a NUL or a lone surrogate in any path or query parameter."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:
@@ -260,6 +281,7 @@ async def reject_unknown_query(request: Request) -> None:
     declared = _DECLARED_QUERY.get(id(route))
     if declared is None:
         declared = _DECLARED_QUERY[id(route)] = _query_names(dependant)
+    _reject_unstorable(request)
     unknown = [name for name in request.query_params if name not in declared]
     if unknown:
         allowed = sorted(declared)

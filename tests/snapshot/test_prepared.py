@@ -3,7 +3,6 @@ and headers FastAPI would have sent."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +16,7 @@ from service.snapshot.held import HeldCells
 from service.snapshot.prepared import PreparedBytes
 from service.web import routing
 from service.web.deps import prepared_json, prepared_parts
+from tests.helpers import run
 
 
 def test_kept_documents_are_bounded_least_recent_first() -> None:
@@ -69,11 +69,11 @@ def test_parts_are_joined_kept_and_sent_again() -> None:
         yield b"ab"
         yield b"cd"
 
-    first = list(asyncio.run(prepared_parts(snap, ("doc", "json"), parts)))
-    again = list(asyncio.run(prepared_parts(snap, ("doc", "json"), parts)))
+    first = list(run(prepared_parts(snap, ("doc", "json"), parts)))
+    again = list(run(prepared_parts(snap, ("doc", "json"), parts)))
     assert first == again == [b"abcd"]
     assert renders == [1]
-    assert list(asyncio.run(prepared_parts(snap, ("doc", "csv"), parts))) == [b"abcd"]
+    assert list(run(prepared_parts(snap, ("doc", "csv"), parts))) == [b"abcd"]
     assert renders == [1, 1]  # another key, another document
 
 
@@ -89,7 +89,7 @@ def test_a_document_past_the_streaming_threshold_is_streamed_not_kept(
             pulled.append(piece)
             yield piece
 
-    pieces = asyncio.run(prepared_parts(snap, "big", parts))
+    pieces = run(prepared_parts(snap, "big", parts))
     assert pulled == [b"ab", b"cd"]  # read up to the threshold, the rest left to the stream
     assert b"".join(pieces) == b"abcdef"
     assert snap.prepared.get("big") is None

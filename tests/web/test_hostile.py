@@ -86,3 +86,31 @@ def test_each_origin_gets_its_own_cors_answer_whoever_asked_first(database_url: 
                     assert got.status_code == 200
                     want = origin if origin in allowed else None
                     assert got.headers.get("access-control-allow-origin") == want, origin
+
+
+@pytest.mark.parametrize(
+    ("path", "where"),
+    [
+        ("/v1/admin/audit?action=%00", "query.action"),
+        ("/v1/admin/audit?key=a%00b", "query.key"),
+        ("/v1/techniques?limit=5&kind=%00", "query.kind"),
+    ],
+)
+def test_a_nul_in_a_parameter_is_a_422_naming_it(
+    client: TestClient, admin_key: str, path: str, where: str
+) -> None:
+    # PostgreSQL refuses NUL in text: without this check the audit filter answered 500.
+    response = client.get(path, headers={"Authorization": f"Bearer {admin_key}"})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    errors = response.json()["errors"]
+    assert [e["location"] for e in errors] == [where]
+    assert "NUL" in errors[0]["message"]
+
+
+def test_a_nul_in_a_path_parameter_is_a_422_naming_it(client: TestClient, admin_key: str) -> None:
+    response = client.delete(
+        "/v1/admin/keys/a%00b", headers={"Authorization": f"Bearer {admin_key}"}
+    )
+    assert response.status_code == 422, response.text
+    assert [e["location"] for e in response.json()["errors"]] == ["path.name"]

@@ -21,6 +21,7 @@ from service.web.revision import (
     watch_for,
 )
 from tests.conftest import BACKEND, free_port
+from tests.helpers import run
 
 
 class SlowDatabase:
@@ -65,7 +66,7 @@ def test_every_answer_comes_from_a_query_started_after_the_call() -> None:
             await asyncio.sleep(database.delay * (0.3 + wave * 0.25))
         await asyncio.gather(*tasks)
 
-    asyncio.run(load())
+    run(load())
     assert len(answers) == 200
     assert all(started > arrived for arrived, started in answers), answers
     assert database.most_in_flight == 1
@@ -89,7 +90,7 @@ def test_a_caller_waits_for_at_most_the_query_in_flight_and_its_own() -> None:
         late = await coalesced()
         return loop.time() - began, await first, late
 
-    waited, first, late = asyncio.run(scenario())
+    waited, first, late = run(scenario())
     assert late.revision > first.revision  # not the answer of the query already in flight
     assert coalesced.queries == 2
     assert waited < 2 * database.delay + 0.04  # the rest of the first query, then its own
@@ -104,7 +105,7 @@ def test_a_failed_query_fails_its_batch_and_the_next_call_asks_again() -> None:
         batch = await asyncio.gather(*(coalesced() for _ in range(5)), return_exceptions=True)
         return batch, await coalesced()
 
-    batch, after = asyncio.run(scenario())
+    batch, after = run(scenario())
     assert all(isinstance(outcome, ConnectionError) for outcome in batch)
     assert isinstance(after, Seen)
     assert coalesced.queries == 2
@@ -121,7 +122,7 @@ def test_a_caller_that_leaves_does_not_cancel_the_query_for_the_others() -> None
         leaving.cancel()
         return await staying
 
-    assert isinstance(asyncio.run(scenario()), Seen)
+    assert isinstance(run(scenario()), Seen)
     assert coalesced.queries == 1
 
 
@@ -138,7 +139,7 @@ def test_an_unreachable_postgresql_is_an_operational_error_the_guard_knows() -> 
             await watch.aclose()
 
     with pytest.raises(sa_exc.OperationalError) as raised:
-        asyncio.run(look())
+        run(look())
     assert database_unavailable(raised.value) == "unreachable"
 
 
@@ -155,7 +156,7 @@ def test_postgresql_looks_are_coalesced_on_one_connection(database_url: str) -> 
             await watch.aclose()
 
     try:
-        seen = asyncio.run(load())
+        seen = run(load())
         with engine.connect() as conn:
             newest = conn.execute(sa.text("SELECT max(number) FROM revision")).scalar_one()
     finally:
@@ -179,7 +180,7 @@ def test_sqlite_queries_only_after_a_commit(database_url: str) -> None:
         assert watch.now() == Seen(first.revision, first.keys + 1)
         assert watch.queries == 2
     finally:
-        asyncio.run(watch.aclose())
+        run(watch.aclose())
         engine.dispose()
 
 
@@ -195,7 +196,7 @@ def test_the_engine_watch_sees_what_the_backends_own_watch_sees(database_url: st
             await generic.aclose()
 
     try:
-        seen_own, seen_generic = asyncio.run(both())
+        seen_own, seen_generic = run(both())
     finally:
         engine.dispose()
     assert seen_own == seen_generic
