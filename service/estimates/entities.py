@@ -52,6 +52,10 @@ def lookup(items: Iterable[Entity], value: str) -> Entity | None:
     return found
 
 
+REQUIRED_SHAPE = ("layers", "hidden", "heads", "vocab")
+"""The architecture fields `catalog_model` cannot estimate a model without."""
+
+
 def catalog_model(record: Entity) -> CatalogModel:
     """The estimator's `Model` for a catalog model, from its recorded `architecture`.
 
@@ -61,8 +65,7 @@ def catalog_model(record: Entity) -> CatalogModel:
     """
     ident = str(record["id"])
     arch = record.get("architecture")
-    needed = ("layers", "hidden", "heads", "vocab")
-    if not isinstance(arch, Mapping) or any(arch.get(name) is None for name in needed):
+    if not isinstance(arch, Mapping) or any(arch.get(name) is None for name in REQUIRED_SHAPE):
         raise EstimateError(
             "model",
             f"{ident} has no architecture shape in the catalog data, so it cannot be estimated "

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum, unique
 
 from service.estimates.choices import Component, NoteKind, Profile
-from service.estimates.entities import Entity, catalog_model
+from service.estimates.entities import REQUIRED_SHAPE, Entity, catalog_model
 from service.estimates.errors import EstimateError
 from service.estimates.fit import fits
 from service.estimates.inputs import Accounting, Activations, EstimateInput, Model
@@ -32,8 +32,6 @@ from service.estimates.techniques import Configuration, configuration
 
 NO_SHAPE = "fit not estimated: the catalog has no shape for model {model}"
 PARTIAL_SHAPE = "fit not estimated: the catalog's shape for model {model} lacks {missing}"
-REQUIRED_SHAPE = ("layers", "hidden", "heads", "vocab")
-"""The architecture fields `catalog_model` cannot estimate without."""
 NUMERICS = (
     "No precision or optimizer given: bf16 mixed precision (fp32 master weights; fp16 mixed "
     "takes the same bytes) and AdamW with 32-bit states counted, the estimator's defaults."

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.estimates.recommend import REQUIRED_SHAPE
+from service.estimates.entities import REQUIRED_SHAPE
 from service.estimates.techniques import CONFIGURATIONS, NOT_COUNTED
 from tests.published import CURRENT, TECHNIQUE_IDS
 
