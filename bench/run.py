@@ -105,19 +105,14 @@ class Plan:
 
 
 def service_command(
-    scenario: Scenario, ctx: Context, port: int, work: Path
+    scenario: Scenario, ctx: Context, port: int
 ) -> tuple[list[str], dict[str, str]]:
-    """How the scenario's service is started (its files in `work`), and its environment."""
+    """How the scenario's service is started, and its environment."""
     host = ["--host", "127.0.0.1", "--port", str(port)]
-    if scenario.server == sc.NO_FAST_PATH:
-        # `ftmatrix serve` makes a metrics directory of its own; this launcher does not.
-        path = os.pathsep.join(p for p in (str(REPO), ctx.env.get("PYTHONPATH", "")) if p)
-        metrics = work / "metrics"
-        metrics.mkdir()
-        env = {**ctx.env, "PYTHONPATH": path, "FTM_METRICS_DIR": str(metrics)}
-        return [sys.executable, "-m", "bench.app_path", *host], env
     env = dict(ctx.env)
-    if scenario.server == sc.READ_KEY:
+    if scenario.server == sc.NO_FAST_PATH:
+        env["FTM_FAST_PATH"] = "false"
+    elif scenario.server == sc.READ_KEY:
         env["FTM_REQUIRE_READ_KEY"] = "true"
     return [str(BIN / "ftmatrix"), "serve", *host], env
 
@@ -275,7 +270,7 @@ def run_scenario(scenario: Scenario, ctx: Context) -> list[Row]:
     work = ctx.work / scenario.name
     work.mkdir()
     port, raw_port = free_port(), free_port()
-    command, env = service_command(scenario, ctx, port, work)
+    command, env = service_command(scenario, ctx, port)
     rows = []
     log(f"== {DATABASE_TITLES[ctx.database]}: {scenario.title}")
     with running("service", command, env, work, port, work) as service:

@@ -6,7 +6,7 @@ except that of reads during writes, which is a rate:
 
 - `cached`: the service as shipped; the reads, the check and a 304. GETs >= 0.7x (0.5x on
   PostgreSQL), the check >= 0.4x, p99 under 20 ms.
-- `miss`: the service with its fast path disabled (bench/app_path.py); the matrix, one cell,
+- `miss`: the service with its fast path disabled (FTM_FAST_PATH=false); the matrix, one cell,
   one technique and the check. >= 0.05x.
 - `at`: the service as shipped; the same four `?at=` the revision before the newest. >= 0.05x.
 - `auth`: `FTM_REQUIRE_READ_KEY=true`, a read key sent; the four and a 304. GETs >= 0.6x
