@@ -18,6 +18,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from service import __version__
@@ -35,13 +36,14 @@ from service.history.router import router as history_router
 from service.offerings.router import router as offerings_router
 from service.pages.render import STATIC as PAGES_STATIC
 from service.pages.router import router as pages_router
-from service.snapshot import SnapshotStore
+from service.snapshot import Section, SnapshotStore
 from service.web import contract
 from service.web.access import AccessLog
 from service.web.auth import KeyGate
 from service.web.deps import reject_unknown_query
 from service.web.fastpath import FastReads
 from service.web.guard import Guard
+from service.web.lane import WriteLane
 from service.web.metrics import FLUSH_EVERY_S, Metrics
 from service.web.middleware import AttemptFields, RequestContext
 from service.web.ops import router as ops_router
@@ -192,13 +194,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static/pages", StaticFiles(directory=PAGES_STATIC), name="pages-assets")
     # One look at the database per request, shared by the fast path and the key checks.
     gate = app.state.keys = KeyGate(engine, watch_for(engine))
+    store: SnapshotStore = app.state.store
+
+    async def changes(before: int, after: int) -> frozenset[Section] | None:
+        """What the snapshot of `after` changed from that of `before`, when it was patched
+        from it (loading it, as the next miss would, when it is not in memory yet)."""
+        snap = store.ready(after) or await run_in_threadpool(store.at, after)
+        if snap is None or snap.changed is None or snap.changed.since != before:
+            return None
+        return snap.changed.sections
+
     app.fast = FastReads(
-        partial(FastAPI.__call__, app),
+        WriteLane(partial(FastAPI.__call__, app), settings.max_body_bytes),
         gate,
         app.state.metrics,
         access,
         enabled=settings.fast_path,
         require_key=settings.require_read_key,
+        changes=changes,
     )
 
     app.guard = Guard(app.dispatch, settings.max_header_bytes)

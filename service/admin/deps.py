@@ -82,6 +82,15 @@ class WriteRunner:
         state = request_state(self.request)
         engine, store = self.engine, self.store
         state.dry_run = self.dry_run
+        if self.if_match is not None:
+            # Revisions only grow, so an If-Match older than a revision already committed can
+            # never succeed: answer its 412 from a plain read, without queueing for the write
+            # lock (under contention most attempts are these). The transaction below checks
+            # again, under the lock, for the writes that get past this.
+            with engine.connect() as conn:
+                newest = current_revision(conn)
+            if self.based_on(newest) < newest:
+                raise stale(self.based_on(newest), newest)
         with session_scope(engine, write=True) as session:
             current = current_revision(session.connection())
             based_on = self.based_on(current)
@@ -143,7 +152,7 @@ def record_success(
     )
 
 
-def write_runner(
+async def write_runner(
     request: Request,
     response: Response,
     engine: EngineDep,

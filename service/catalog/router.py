@@ -12,6 +12,7 @@ from service.catalog import schemas as s
 from service.catalog.fit import FitQuestion
 from service.errors import NotAcceptable
 from service.estimates import Profile
+from service.snapshot import Section
 from service.vocabulary import Support
 from service.web.auth import reader
 from service.web.deps import (
@@ -24,7 +25,7 @@ from service.web.deps import (
     prepared_parts,
 )
 from service.web.problems import problem_responses
-from service.web.routing import DocumentedRoute, accepted_media, send_parts
+from service.web.routing import DocumentedRoute, accepted_media, reads, send_parts
 
 router = APIRouter(
     prefix="/v1", tags=["catalog"], route_class=DocumentedRoute, dependencies=[Depends(reader)]
@@ -76,6 +77,7 @@ def negotiate(accept: str | None) -> s.MatrixFormat:
     response_model=s.TechniqueList,
     responses=problem_responses(404, 422),
 )
+@reads(Section.TECHNIQUES)
 async def list_techniques(
     request: Request, response: Response, snap: SnapshotDep, limit: Limit, offset: Offset = 0
 ) -> s.TechniqueList:
@@ -96,6 +98,7 @@ async def list_techniques(
     response_model=s.TechniqueOne,
     responses=problem_responses(404, 422),
 )
+@reads(Section.TECHNIQUES)
 async def get_technique(
     snap: SnapshotDep, response: Response, technique_id: TechniqueId
 ) -> Response:
@@ -126,6 +129,7 @@ def list_technique_scenarios(
     response_model=s.ScenarioList,
     responses=problem_responses(404, 422),
 )
+@reads(Section.SCENARIOS)
 async def list_scenarios(
     request: Request, response: Response, snap: SnapshotDep, limit: Limit, offset: Offset = 0
 ) -> s.ScenarioList:
@@ -146,6 +150,7 @@ async def list_scenarios(
     response_model=s.ScenarioOne,
     responses=problem_responses(404, 422),
 )
+@reads(Section.SCENARIOS)
 async def get_scenario(snap: SnapshotDep, scenario_id: ScenarioId) -> s.ScenarioOne:
     """Get one scenario by id, alias or title."""
     sc = service.scenario(snap, scenario_id)

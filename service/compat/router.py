@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from service.compat import schemas as s
 from service.compat import service
+from service.snapshot import Section
 from service.web.auth import reader
 from service.web.deps import SnapshotDep, run_read
 from service.web.problems import problem_responses
-from service.web.routing import CHECKS_PATH, DocumentedRoute, send_parts
+from service.web.routing import CHECKS_PATH, DocumentedRoute, reads, send_parts
 
 router = APIRouter(
     prefix="/v1",
@@ -23,6 +24,7 @@ TechniqueId = Annotated[str, Path(description="Technique id or alias.")]
 
 
 @router.get("/pairs", response_model=s.PairList, responses=problem_responses(404, 422))
+@reads(Section.PAIRS, Section.TECHNIQUES)
 async def list_pairs(snap: SnapshotDep) -> s.PairList:
     """List the stored pair facts (pairs without one read as unknown)."""
     return service.pairs(snap)

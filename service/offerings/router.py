@@ -11,11 +11,11 @@ from fastapi.responses import Response
 from service.errors import NotAcceptable
 from service.offerings import render, service
 from service.offerings import schemas as s
-from service.snapshot import EntityData, Snapshot
+from service.snapshot import EntityData, Section, Snapshot
 from service.web.auth import reader
 from service.web.deps import SnapshotDep, etag_for
 from service.web.problems import problem_responses
-from service.web.routing import DocumentedRoute, accepted_media
+from service.web.routing import DocumentedRoute, accepted_media, reads
 
 router = APIRouter(
     prefix="/v1", tags=["offerings"], route_class=DocumentedRoute, dependencies=[Depends(reader)]
@@ -85,6 +85,7 @@ OfferingId = Annotated[str, Path(description="Offering id or name.")]
 
 
 @router.get("/models", response_model=s.ModelList, responses=LIST_RESPONSES)
+@reads(Section.ENTITIES, Section.TECHNIQUES)
 def list_models(
     snap: SnapshotDep, response: Response, format: FormatQuery = None, accept: AcceptHeader = None
 ) -> Any:
@@ -96,6 +97,7 @@ def list_models(
 
 
 @router.get("/models/{model_id}", response_model=s.ModelOne, responses=problem_responses(404, 422))
+@reads(Section.ENTITIES, Section.TECHNIQUES)
 def get_model(snap: SnapshotDep, model_id: ModelId) -> s.ModelOne:
     """Get one model by id, alias or name."""
     return s.ModelOne(
@@ -104,6 +106,7 @@ def get_model(snap: SnapshotDep, model_id: ModelId) -> s.ModelOne:
 
 
 @router.get("/hardware", response_model=s.HardwareList, responses=LIST_RESPONSES)
+@reads(Section.ENTITIES, Section.TECHNIQUES)
 def list_hardware(
     snap: SnapshotDep, response: Response, format: FormatQuery = None, accept: AcceptHeader = None
 ) -> Any:
@@ -117,6 +120,7 @@ def list_hardware(
 @router.get(
     "/hardware/{hardware_id}", response_model=s.HardwareOne, responses=problem_responses(404, 422)
 )
+@reads(Section.ENTITIES, Section.TECHNIQUES)
 def get_hardware(snap: SnapshotDep, hardware_id: HardwareId) -> s.HardwareOne:
     """Get one hardware entry by id or name."""
     found = service.get(snap, "hardware", hardware_id)
@@ -124,6 +128,7 @@ def get_hardware(snap: SnapshotDep, hardware_id: HardwareId) -> s.HardwareOne:
 
 
 @router.get("/platforms", response_model=s.PlatformList, responses=LIST_RESPONSES)
+@reads(Section.ENTITIES, Section.TECHNIQUES)
 def list_platforms(
     snap: SnapshotDep, response: Response, format: FormatQuery = None, accept: AcceptHeader = None
 ) -> Any:
@@ -138,6 +143,7 @@ def list_platforms(
 @router.get(
     "/platforms/{platform_id}", response_model=s.PlatformOne, responses=problem_responses(404, 422)
 )
+@reads(Section.ENTITIES, Section.TECHNIQUES)
 def get_platform(snap: SnapshotDep, platform_id: PlatformId) -> s.PlatformOne:
     """Get one platform; old names (e.g. "Azure AI Studio") resolve to it."""
     found = service.get(snap, "platform", platform_id)
@@ -145,6 +151,7 @@ def get_platform(snap: SnapshotDep, platform_id: PlatformId) -> s.PlatformOne:
 
 
 @router.get("/offerings", response_model=s.OfferingList, responses=LIST_RESPONSES)
+@reads(Section.ENTITIES, Section.TECHNIQUES)
 def list_offerings(
     snap: SnapshotDep,
     response: Response,
@@ -166,6 +173,7 @@ def list_offerings(
 @router.get(
     "/offerings/{offering_id}", response_model=s.OfferingOne, responses=problem_responses(404, 422)
 )
+@reads(Section.ENTITIES, Section.TECHNIQUES)
 def get_offering(snap: SnapshotDep, offering_id: OfferingId) -> s.OfferingOne:
     """Get one offering by id or name."""
     found = service.get(snap, "offering", offering_id)

@@ -7,6 +7,7 @@ import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from service.snapshot.prepared import PreparedBytes
@@ -109,6 +110,27 @@ def _sources(value: str | list[str]) -> tuple[str, ...]:
     return _decoded_sources(value) if isinstance(value, str) else tuple(value)
 
 
+class Section(StrEnum):
+    """The parts of a snapshot that a document can be made from (besides its revision number)."""
+
+    TECHNIQUES = "techniques"
+    SCENARIOS = "scenarios"
+    CELLS = "cells"
+    PAIRS = "pairs"
+    ENTITIES = "entities"
+    """Models, hardware, platforms and offerings."""
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """How a snapshot differs from the older one it was patched from: `since` is that one's
+    revision, `sections` the parts that are not the same (a part not named is the very same
+    data). Revisions in between are included."""
+
+    since: int
+    sections: frozenset[Section]
+
+
 @dataclass(slots=True)
 class Snapshot:
     """Techniques, scenarios and pairs valid at `revision`, in display order (creation order),
@@ -127,6 +149,8 @@ class Snapshot:
     entity_cache: dict[Any, Any] = field(default_factory=dict)
     prepared: PreparedBytes = field(default_factory=PreparedBytes)
     """Documents rendered from this revision, kept as bytes (see `service.snapshot.prepared`)."""
+    changed: Changed | None = None
+    """What differs from the snapshot this one was patched from; None when loaded whole."""
 
     def __post_init__(self) -> None:
         if self.technique_lookup or self.scenario_lookup:

@@ -20,9 +20,11 @@ from service.snapshot.cells import CellIndex, valid_at
 from service.snapshot.data import (
     CellData,
     CellKey,
+    Changed,
     EntityData,
     PairData,
     ScenarioData,
+    Section,
     Snapshot,
     TechniqueData,
     pair_key,
@@ -208,10 +210,10 @@ def _size_upto(conn: sa.Connection, revision: int, limit: int) -> tuple[int, int
 
 def _patched_cells(
     conn: sa.Connection, index: CellIndex, held: HeldCells, after: int, limit: int
-) -> dict[CellKey, CellData] | None:
+) -> tuple[dict[CellKey, CellData], bool] | None:
     """The cells of `held` (valid at `after`) with those that the revisions up to
-    `index.revision` wrote or closed read again; None when more rows changed than patching is
-    worth (or there would be more than `limit` cells)."""
+    `index.revision` wrote or closed read again, and whether there were any; None when more
+    rows changed than patching is worth (or there would be more than `limit` cells)."""
     cv, upto = _CELL_VERSIONS, index.revision
     # A cell is at most two rows per revision that touches it (the one closed, the one written).
     most = 2 * limit + 1
@@ -224,6 +226,8 @@ def _patched_cells(
     ).all()
     if len(rows) > most:
         return None
+    if not rows:
+        return held.cells, False
     touched: set[CellKey] = set()
     now: dict[CellKey, CellData] = {}
     for row in rows:
@@ -247,21 +251,22 @@ def _patched_cells(
     if added:  # a new cell takes its place in display order
         s_key, t_key = index.scenario_keys, index.technique_keys
         cells = {key: cells[key] for key in sorted(cells, key=lambda k: (s_key[k[0]], t_key[k[1]]))}
-    return cells
+    return cells, True
 
 
 def _held_cells(
     conn: sa.Connection, index: CellIndex, previous: Snapshot | None, limit: int
-) -> HeldCells | None:
+) -> tuple[HeldCells | None, bool]:
     """Every cell of `index.revision` in memory when there are at most `limit` and they fit
-    in `HOLD_BYTES`, else None.
+    in `HOLD_BYTES`, else None; and True when they are known to be `previous`'s cells (no
+    revision since wrote or closed one).
 
     From `previous` when it held its cells and shares this revision's techniques and
     scenarios: only the cells written since are read. Otherwise a bounded count decides, and
     the cells are read in one query.
     """
     if limit <= 0:
-        return None
+        return None, False
     techniques, scenarios = index.techniques, index.scenarios
     earlier = previous.cells.held if previous is not None else None
     if (
@@ -272,12 +277,13 @@ def _held_cells(
     ):
         patched = _patched_cells(conn, index, earlier, previous.revision, limit)
         if patched is not None:
-            held = HeldCells(patched, techniques, scenarios)
-            return held if held.weight <= HOLD_BYTES else None
+            cells, touched = patched
+            held = HeldCells(cells, techniques, scenarios)
+            return (held if held.weight <= HOLD_BYTES else None), not touched
     count, chars = _size_upto(conn, index.revision, limit)
     if count > limit or cell_bytes(count, chars) > HOLD_BYTES:
-        return None
-    return HeldCells(index.read_all(conn), techniques, scenarios)
+        return None, False
+    return HeldCells(index.read_all(conn), techniques, scenarios), False
 
 
 def load_snapshot(
@@ -319,7 +325,17 @@ def load_snapshot(
             "entity_cache": reuse.entity_cache,
         }
     cells = CellIndex(engine, revision, techniques, scenarios)
-    cells.held = _held_cells(conn, cells, reuse, hold_limit)
+    cells.held, same_cells = _held_cells(conn, cells, reuse, hold_limit)
+    changed = None
+    if reuse is not None:
+        sections = {
+            Section.TECHNIQUES: techniques is not reuse.techniques,
+            Section.SCENARIOS: scenarios is not reuse.scenarios,
+            Section.PAIRS: pairs is not reuse.pairs,
+            Section.ENTITIES: entities is not reuse.entities,
+            Section.CELLS: not same_cells,
+        }
+        changed = Changed(reuse.revision, frozenset(s for s, moved in sections.items() if moved))
     return Snapshot(
         revision=revision,
         techniques=techniques,
@@ -327,5 +343,6 @@ def load_snapshot(
         cells=cells,
         pairs=pairs,
         entities=entities,
+        changed=changed,
         **shared,
     )

@@ -22,30 +22,34 @@ A 200 of the application whose ETag the client sent in `If-None-Match` goes out 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import Unauthorized
 from service.keys import Principal, Verdict, principal_of
+from service.snapshot import Section
 from service.web.access import AccessLog, fixed_fields
 from service.web.auth import KeyGate, bearer_in
 from service.web.conditional import conditional, matches, not_modified_headers, without_body
 from service.web.metrics import Metrics
 from service.web.middleware import API_CSP, PAGES_PATHS, SECURITY_HEADERS, request_id_or_new
 from service.web.revision import Seen, remember
-from service.web.routing import READ_ONLY_POSTS
+from service.web.routing import READ_ONLY_POSTS, declared_reads
 
 AT_PARAMETER = re.compile(rb"(?:^|&)at=")  # time travel: immutable, rare, left to the app
 MAX_ENTRIES = 4096
 MAX_BYTES = 128 * 1024 * 1024
 MAX_ENTRY_BYTES = MAX_BYTES // 16  # larger answers are sent, not kept
 MAX_CHECK_BODY = 64 * 1024
+FLIGHT_WAIT_S = 0.25  # how long a miss waits for the same answer another request prepares
 STATIC_PREFIX = "/static/"
 # A static file's answer to these depends on more than the path (a range, a date): the app's.
 _STATIC_CONDITIONS = frozenset({b"range", b"if-range", b"if-modified-since"})
@@ -68,7 +72,84 @@ class Prepared:
     etag: bytes
     not_modified_fields: str
     not_modified_headers: list[tuple[bytes, bytes]]
+    reads: frozenset[Section] | None = None
+    """The parts of the snapshot the answer was made from (`service.web.routing.reads`), when
+    its route declares them; None: computed again at every new revision."""
 
+
+def _prepared(
+    revision: int,
+    kept: list[tuple[bytes, bytes]],
+    body: bytes,
+    template: str,
+    log_fields: str,
+    not_modified_fields: str,
+    reads: frozenset[Section] | None,
+) -> Prepared:
+    etag = next((v for k, v in kept if k == b"etag"), b"")
+    csp = next(((k, v) for k, v in kept if k == API_CSP[0]), API_CSP)
+    return Prepared(
+        revision,
+        kept,
+        body,
+        template,
+        log_fields,
+        etag,
+        not_modified_fields,
+        [*not_modified_headers(kept), *SECURITY_HEADERS, csp],
+        reads,
+    )
+
+
+def relabelled(old: Prepared, revision: int) -> Prepared | None:
+    """`old`, an answer of revision `old.revision`, as the same answer of `revision`: the
+    revision in its ETag, its X-Revision and the JSON document's leading `"revision"` member
+    changed, and nothing else. None when the answer does not have exactly that form (then it
+    is computed again)."""
+    was, now = str(old.revision).encode(), str(revision).encode()
+    head = b'{"revision":' + was + b","
+    if not old.body.startswith(head):
+        return None
+    body = b'{"revision":' + now + b"," + old.body[len(head) :]
+    kept: list[tuple[bytes, bytes]] = []
+    for name, value in old.headers:
+        if name == b"etag":
+            if not value.startswith(b'"rev-' + was) or value[5 + len(was) : 6 + len(was)] not in (
+                b'"',
+                b"-",
+            ):
+                return None
+            value = b'"rev-' + now + value[5 + len(was) :]
+        elif name == b"x-revision":
+            if value != was:
+                return None
+            value = now
+        elif name == b"content-length":
+            value = str(len(body)).encode()
+        kept.append((name, value))
+    return _prepared(
+        revision,
+        kept,
+        body,
+        old.route,
+        old.log_fields,
+        old.not_modified_fields,
+        old.reads,
+    )
+
+
+@dataclass(slots=True)
+class _Flight:
+    """An answer the application is preparing for one cache key, from revision `revision`;
+    `done` is set once it is kept (or will not be)."""
+
+    revision: int | None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+Changes = Callable[[int, int], Awaitable[frozenset[Section] | None]]
+"""`changes(before, after)`: the parts of the snapshot that differ between the two revisions,
+or None when that is not known (then nothing is re-labelled)."""
 
 Found = tuple[Seen, Principal | None, tuple[Any, ...], Prepared | None] | None
 """What `FastReads._judge` found: the look, the caller, the cache key, the prepared answer."""
@@ -98,6 +179,7 @@ class FastReads:
         access: AccessLog,
         enabled: bool = True,
         require_key: bool = False,
+        changes: Changes | None = None,
     ) -> None:
         self.app = app
         self.gate = gate
@@ -111,6 +193,12 @@ class FastReads:
         self.cache: OrderedDict[tuple[Any, ...], Prepared] = OrderedDict()
         self.cached_bytes = 0
         self.cache_revision = -1
+        self.write_lane = asyncio.Semaphore(2)
+        self.changes = changes
+        self.previous: OrderedDict[tuple[Any, ...], Prepared] = OrderedDict()
+        """The answers of the revision before `cache_revision`, to be re-labelled or dropped."""
+        self.relabels = 0
+        self.flights: dict[tuple[Any, ...], _Flight] = {}
         self.hits = 0
         self.misses = 0
 
@@ -180,7 +268,7 @@ class FastReads:
             not_modified = bool(inm) and matches(inm, hit.etag)
             await self._send_prepared(hit, scope, send, not_modified, caller, request_id, started)
             return
-        await self._serve(key, seen, scope, receive, conditional(inm, send))
+        await self._serve(key, seen, scope, receive, send, caller, inm, request_id, started)
 
     async def _with_verdict(
         self, token: str, scope: Scope, seen: Seen, base: tuple[Any, ...], authorization: bytes
@@ -232,11 +320,36 @@ class FastReads:
         return seen, principal, key, self.cache.get(key)
 
     def _at(self, seen: Seen) -> None:
-        """Answer from the revision just seen: prepared answers of any other are dropped."""
+        """Answer from the revision just seen: prepared answers of any other are no longer
+        sent. Those of the revision before are set aside, to be re-labelled for this one
+        where the revisions between did not change what they were made from (`_relabelled`)."""
         if seen.revision != self.cache_revision:
-            self.cache.clear()
+            newer = seen.revision > self.cache_revision
+            self.previous = self.cache if newer and self.changes is not None else OrderedDict()
+            self.cache = OrderedDict()
             self.cached_bytes = 0
             self.cache_revision = seen.revision
+
+    async def _relabelled(self, key: tuple[Any, ...], revision: int) -> Prepared | None:
+        """The answer for `key` set aside from the revision before, re-labelled for
+        `revision` and kept, when its route declares what it reads and the snapshot of
+        `revision` was patched from that revision's without changing any of it; else None
+        (and the answer set aside is dropped)."""
+        old = self.previous.get(key)
+        if old is None or self.changes is None:
+            return None
+        fresh = None
+        if old.reads is not None:
+            changed = await self.changes(old.revision, revision)
+            if changed is not None and not changed & old.reads:
+                fresh = relabelled(old, revision)
+        if self.previous.get(key) is old:
+            del self.previous[key]
+        if fresh is None or revision != self.cache_revision:
+            return None  # not provably the same answer; or a newer revision was seen meanwhile
+        self._put(key, fresh)
+        self.relabels += 1
+        return fresh
 
     async def _check(self, scope: Scope, receive: Receive, send: Send) -> None:
         length = _header(scope, b"content-length")
@@ -283,21 +396,61 @@ class FastReads:
         if hit is not None:
             await self._send_prepared(hit, scope, send, False, caller)
             return
-        await self._serve(key, seen, scope, replay, send)
+        await self._serve(key, seen, scope, replay, send, caller)
 
     async def _serve(
-        self, key: tuple[Any, ...], seen: Seen | None, scope: Scope, receive: Receive, send: Send
+        self,
+        key: tuple[Any, ...],
+        seen: Seen | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        caller: Principal | None,
+        inm: bytes = b"",
+        request_id: bytes | None = None,
+        started: float | None = None,
     ) -> None:
-        """Answer through the application and keep a 200 read from the revision `seen` (None:
-        a static file, kept when it has an ETag)."""
+        """Answer a miss: from the answer another request is preparing for the same key at the
+        same revision (waiting for it, briefly), or through the application, keeping a 200
+        read from the revision `seen` (None: a static file, kept when it has an ETag)."""
+        revision = seen.revision if seen is not None else None
+        if revision is not None and self.previous:
+            fresh = await self._relabelled(key, revision)
+            if fresh is not None:
+                not_modified = bool(inm) and matches(inm, fresh.etag)
+                await self._send_prepared(
+                    fresh, scope, send, not_modified, caller, request_id, started
+                )
+                return
+        flight = self.flights.get(key)
+        if flight is not None and flight.revision == revision:
+            # The same answer is being prepared from the revision this request's own look saw:
+            # wait for it rather than compute it again (after a write, every reader of a hot
+            # answer misses at once). Bounded, so a slow client of the first cannot hold the
+            # others: past the bound, this one goes to the application as before.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(flight.done.wait(), FLIGHT_WAIT_S)
+            hit = self.cache.get(key)
+            if hit is not None and hit.revision == (
+                revision if revision is not None else hit.revision
+            ):
+                not_modified = bool(inm) and matches(inm, hit.etag)
+                await self._send_prepared(
+                    hit, scope, send, not_modified, caller, request_id, started
+                )
+                return
+            flight = None  # not kept in time (or not kept): answered by the application
+        else:
+            # Nothing in flight for this key, or another revision's answer (whose waiters
+            # keep their own reference to it): this one is the answer to wait for now.
+            flight = self.flights[key] = _Flight(revision)
         self.misses += 1
-        revision = None
         if seen is not None:
             remember(scope, seen)
-            revision = seen.revision
         start: Message | None = None
         parts: list[bytes] = []
         size = 0
+        out = conditional(inm, send) if inm else send
 
         async def capture(message: Message) -> None:
             nonlocal start, size
@@ -312,10 +465,34 @@ class FastReads:
                     parts.append(body)
                 else:
                     parts.clear()
-            await send(message)
+                if not message.get("more_body") and start is not None:
+                    # Whole: keep it before sending, so the requests waiting for it need not
+                    # wait for this client to read it.
+                    self._keep(key, revision, start, parts, size, scope)
+                    if flight is not None:
+                        flight.done.set()
+            await out(message)
 
-        await self.app(scope, receive, capture)
-        if start is None or start["status"] != 200 or size > MAX_ENTRY_BYTES:
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            if flight is not None:
+                flight.done.set()
+                if self.flights.get(key) is flight:
+                    del self.flights[key]
+
+    def _keep(
+        self,
+        key: tuple[Any, ...],
+        revision: int | None,
+        start: Message,
+        parts: list[bytes],
+        size: int,
+        scope: Scope,
+    ) -> None:
+        """Keep a whole answer of the application if it is a 200 of the revision `revision`
+        (None: a static file, kept when it has an ETag)."""
+        if start["status"] != 200 or size > MAX_ENTRY_BYTES:
             return
         headers = [(bytes(k), bytes(v)) for k, v in start.get("headers", [])]
         etag = next((v for k, v in headers if k == b"etag"), b"")
@@ -328,22 +505,31 @@ class FastReads:
                 return  # answered from another revision (a write landed meanwhile): do not keep
         body = b"".join(parts)
         kept = [(k, v) for k, v in headers if k != b"x-request-id"]
-        template = getattr(scope.get("route"), "path", None) or "unmatched"
-        csp = next(((k, v) for k, v in kept if k == API_CSP[0]), API_CSP)
-        self.cache[key] = Prepared(
-            revision if revision is not None else self.cache_revision,
-            kept,
-            body,
-            template,
-            fixed_fields(scope["method"], scope["path"], template, 200),
-            etag,
-            fixed_fields(scope["method"], scope["path"], template, 304),
-            [*not_modified_headers(kept), *SECURITY_HEADERS, csp],
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        self._put(
+            key,
+            _prepared(
+                revision if revision is not None else self.cache_revision,
+                kept,
+                body,
+                template,
+                fixed_fields(scope["method"], scope["path"], template, 200),
+                fixed_fields(scope["method"], scope["path"], template, 304),
+                declared_reads(route) if scope["method"] == "GET" else None,
+            ),
         )
+
+    def _put(self, key: tuple[Any, ...], answer: Prepared) -> None:
+        old = self.cache.pop(key, None)
+        if old is not None:
+            self.cached_bytes -= len(old.body)
+        self.cache[key] = answer
+        body = answer.body
         self.cached_bytes += len(body)
         while len(self.cache) > MAX_ENTRIES or self.cached_bytes > MAX_BYTES:
-            _, old = self.cache.popitem(last=False)
-            self.cached_bytes -= len(old.body)
+            _, evicted = self.cache.popitem(last=False)
+            self.cached_bytes -= len(evicted.body)
 
     async def _send_prepared(
         self,

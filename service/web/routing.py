@@ -6,18 +6,48 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi.responses import Response, StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
+from service.snapshot import Section
+
 CHECKS_PATH = "/v1/checks"
 ESTIMATES_PATH = "/v1/estimates"
 READ_ONLY_POSTS = frozenset({CHECKS_PATH, ESTIMATES_PATH})
 """POST paths that only read (a plan check, a memory estimate): answered by the fast path when
 cached, never audited as write attempts. Routers declare these paths through this constant."""
+
+
+READS_ATTRIBUTE = "ftm_reads"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reads(*sections: Section) -> Callable[[F], F]:
+    """Declare the parts of the snapshot a GET route's answer is made from, besides the
+    revision number (put it under the route's decorator).
+
+    The fast path then re-labels that route's prepared answers of revision N for revision
+    N+1 when the revisions between left those parts as they were, instead of computing them
+    again (`service.web.fastpath`). An undeclared route is computed again after every write.
+    Declare every part the answer reads, through any lookup: a part left out means a stale
+    answer. `tests/web/test_relabel.py` holds every declared route to a fresh computation.
+    """
+
+    def mark(endpoint: F) -> F:
+        setattr(endpoint, READS_ATTRIBUTE, frozenset(sections))
+        return endpoint
+
+    return mark
+
+
+def declared_reads(route: object) -> frozenset[Section] | None:
+    """What `reads` declared on a route's endpoint, or None."""
+    found = getattr(getattr(route, "endpoint", None), READS_ATTRIBUTE, None)
+    return found if isinstance(found, frozenset) else None
 
 
 def is_read_only_post(scope: Mapping[str, Any]) -> bool:
