@@ -60,8 +60,11 @@ def catalog_model(record: Entity) -> CatalogModel:
     """The estimator's `Model` for a catalog model, from its recorded `architecture`.
 
     The total parameter count is derived from the shape (the data's `parameters` field is text
-    such as "3.8B", not a count). Raises EstimateError on field `model` when the model has no
-    shape in the data, saying that `params` and `shape` can be given instead.
+    such as "3.8B", not a count). `head_dim` and `qkv_bias` pass through where the data states
+    them; a null `head_dim` is hidden / heads, and a null `qkv_bias` counts no q/k/v biases
+    (one value per q, k and v output feature a block, too small a share to be a note). Raises
+    EstimateError on field `model` when the model has no shape in the data, saying that
+    `params` and `shape` can be given instead.
     """
     ident = str(record["id"])
     arch = record.get("architecture")
@@ -90,7 +93,9 @@ def catalog_model(record: Entity) -> CatalogModel:
         vocab=int(arch["vocab"]),
         kv_heads=_optional_int(arch.get("kv_heads")),
         intermediate=_optional_int(arch.get("intermediate")),
+        head_dim=_optional_int(arch.get("head_dim")),
         tied_embeddings=bool(tied),
+        qkv_bias=bool(arch.get("qkv_bias")),
     )
     sources = tuple(str(s) for s in arch.get("sources") or record.get("sources") or ())
     return CatalogModel(ident, Model(shape=shape, name=ident), tuple(notes), sources)

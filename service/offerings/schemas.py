@@ -94,6 +94,17 @@ class Architecture(Output):
     vocab: int | None
     tied_embeddings: bool | None
     context: int | None
+    head_dim: int | None = Field(
+        default=None,
+        ge=1,
+        description="Width of one attention head, where the source states it (Gemma 3's is "
+        "not hidden / heads); null: hidden / heads.",
+    )
+    qkv_bias: bool | None = Field(
+        default=None,
+        description="Whether the q/k/v projections have biases (Qwen2: true); null where the "
+        "source does not say (counted as false).",
+    )
     sources: list[str]
     confidence: Confidence
     note: str | None = None

@@ -125,7 +125,7 @@ def test_under_ten_percent_headroom_is_a_warning() -> None:
     [
         (None, "h100-80gb", "name no base model"),
         ("org/never-heard-of", "h100-80gb", "not a model in the catalog"),
-        ("microsoft/Phi-4-mini-instruct", "h100-80gb", "no architecture shape"),
+        ("microsoft/Phi-4-multimodal-instruct", "h100-80gb", "no architecture shape"),
         ("qwen2.5-0.5b", "mystery-gpu", "states no GPU memory"),
     ],
 )
@@ -196,7 +196,7 @@ def test_online_and_offline_give_the_same_findings(client: TestClient, tmp_path:
         (FULL_FT.replace("finetuning_type: full", "finetuning_type: lora"),
          Placement(hardware="h100-80gb", gpus=1)),
         (QLORA, Placement(hardware="t4-16gb", offering="kaito")),
-        (QLORA, Placement(model="microsoft/Phi-4-mini-instruct", hardware="a10-24gb")),
+        (QLORA, Placement(model="microsoft/Phi-4-multimodal-instruct", hardware="a10-24gb")),
     ):  # fmt: skip
         config = write(tmp_path, "config.yml", text)
         plan = detect_file(config, FileAccess(tmp_path))

@@ -110,7 +110,7 @@ def test_every_profile_answers_with_its_unit(client: TestClient, profile: str) -
 
 
 def test_a_model_without_a_shape_is_a_422_that_says_what_to_give(client: TestClient) -> None:
-    r = post(client, model="phi-4-mini-instruct")
+    r = post(client, model="phi-4-multimodal-instruct")
     assert r.status_code == 422
     problem = r.json()
     assert r.headers["content-type"].startswith("application/problem+json")

@@ -76,7 +76,7 @@ def test_svg(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["--model", "phi-4-mini-instruct"], "has no architecture shape"),
+        (["--model", "phi-4-multimodal-instruct"], "has no architecture shape"),
         (["--model", "nope"], "No model with id or alias 'nope'"),
         (["--model", "phi-4", "--gpu", "h100"], "allowed: a10-24gb"),
         (["--model", "phi-4", "--method", "lora", "--lora-rank", "0"], "technique.lora.rank"),

@@ -95,12 +95,12 @@ def test_models_carry_lifecycle_and_cited_shapes_only(client: TestClient) -> Non
     mini = items["phi-3-mini-4k-instruct"]
     assert mini["lifecycle"]["status"] == "retired"
     assert mini["lifecycle"]["retired_on"] == "2025-08-30"
-    assert mini["architecture"]["confidence"] == "low"  # a third-party copy of the config
+    assert mini["architecture"]["confidence"] == "medium"  # Microsoft's copy of the config
     assert items["phi-4"]["architecture"]["layers"] == 40
     for m in items.values():
         if m["architecture"] is not None:
             assert m["architecture"]["sources"], m["id"]
-    assert items["phi-4-mini-instruct"]["architecture"] is None
+    assert items["phi-4-multimodal-instruct"]["architecture"] is None
     # A Hugging Face repo id holds a slash: it resolves where it is a query value.
     where = client.get("/v1/where", params={"model": "microsoft/phi-4", "technique": "lora"})
     assert where.json()["model"] == "phi-4"

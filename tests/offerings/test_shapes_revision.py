@@ -111,7 +111,8 @@ def test_each_shape_carries_its_source_and_confidence(client: TestClient, ident:
 
 @pytest.mark.parametrize("ident", NO_SHAPE)
 def test_models_without_a_usable_shape_say_why(client: TestClient, ident: str) -> None:
-    model = _model(client, ident)
+    # As this revision left them: a later revision gives some of them a shape.
+    model = _model(client, ident, at=_number(client))
     assert model["architecture"] is None
     assert "left empty" in model["note"]
     assert model["aliases"] == [
