@@ -35,6 +35,21 @@ def audit_rows(client: TestClient, admin_key: str, **params: Any) -> list[dict[s
     return rows
 
 
+def revision_with_reason(client: TestClient, start: str) -> int:
+    """The number of the one revision whose reason starts with `start` (a data migration takes
+    the next free number, so tests find its revision by its reason)."""
+    items = client.get("/v1/revisions", params={"limit": 100}).json()["items"]
+    [number] = [r["number"] for r in items if r["reason"].startswith(start)]
+    return int(number)
+
+
+def model_read(client: TestClient, ident: str, **params: Any) -> Any:
+    """`GET /v1/models/{ident}`'s model, asserting a 200."""
+    r = client.get(f"/v1/models/{ident}", params=params)
+    assert r.status_code == 200, r.text
+    return r.json()["model"]
+
+
 def fast_layer(client: TestClient) -> FastReads:
     """The fast path in front of the test client's application."""
     layer = client.app.fast  # type: ignore[attr-defined]

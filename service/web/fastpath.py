@@ -431,9 +431,7 @@ class FastReads:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(flight.done.wait(), FLIGHT_WAIT_S)
             hit = self.cache.get(key)
-            if hit is not None and hit.revision == (
-                revision if revision is not None else hit.revision
-            ):
+            if hit is not None and (revision is None or hit.revision == revision):
                 not_modified = bool(inm) and matches(inm, hit.etag)
                 await self._send_prepared(
                     hit, scope, send, not_modified, caller, request_id, started

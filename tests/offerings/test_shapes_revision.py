@@ -16,6 +16,7 @@ from migrations import seedlib
 from service import db as migrate
 from service.estimates.entities import catalog_model
 from service.estimates.errors import EstimateError
+from tests.helpers import model_read, revision_with_reason
 from tests.offerings.test_errata import ERRATA, _rows
 
 MIGRATION: Final = "0015"
@@ -58,16 +59,7 @@ CREATED: Final = {"llama-2-7b", "llama-2-13b", "llama-3.1-8b", "llama-3.2-1b", "
 
 
 def _number(client: TestClient) -> int:
-    """This revision's number, found by its reason (the migration takes the next free one)."""
-    items = client.get("/v1/revisions", params={"limit": 100}).json()["items"]
-    [number] = [r["number"] for r in items if r["reason"].startswith(REASON_START)]
-    return int(number)
-
-
-def _model(client: TestClient, ident: str, **params: Any) -> Any:
-    r = client.get(f"/v1/models/{ident}", params=params)
-    assert r.status_code == 200, r.text
-    return r.json()["model"]
+    return revision_with_reason(client, REASON_START)
 
 
 def _hardware(client: TestClient, ident: str, **params: Any) -> Any:
@@ -99,7 +91,7 @@ def test_the_revision_follows_the_errata_and_lists_every_change(client: TestClie
 @pytest.mark.parametrize("ident", sorted(SHAPES))
 def test_each_shape_carries_its_source_and_confidence(client: TestClient, ident: str) -> None:
     *values, confidence, source = SHAPES[ident]
-    arch = _model(client, ident)["architecture"]
+    arch = model_read(client, ident)["architecture"]
     assert [arch[f] for f in FIELDS] == values
     assert arch["confidence"] == confidence
     assert any(source in s for s in arch["sources"]), arch["sources"]
@@ -112,7 +104,7 @@ def test_each_shape_carries_its_source_and_confidence(client: TestClient, ident:
 @pytest.mark.parametrize("ident", NO_SHAPE)
 def test_models_without_a_usable_shape_say_why(client: TestClient, ident: str) -> None:
     # As this revision left them: a later revision gives some of them a shape.
-    model = _model(client, ident, at=_number(client))
+    model = model_read(client, ident, at=_number(client))
     assert model["architecture"] is None
     assert "left empty" in model["note"]
     assert model["aliases"] == [
@@ -139,8 +131,8 @@ def test_corpus_ids_and_mirrors_resolve_to_the_new_models(client: TestClient) ->
 
 def test_history_before_the_revision_reads_the_old_data(client: TestClient) -> None:
     before = _number(client) - 1
-    assert _model(client, "mistral-7b-v0.3", at=before)["architecture"] is None
-    old = _model(client, "meta-llama-3-8b-instruct", at=before)["architecture"]
+    assert model_read(client, "mistral-7b-v0.3", at=before)["architecture"] is None
+    old = model_read(client, "meta-llama-3-8b-instruct", at=before)["architecture"]
     assert old["confidence"] == "low"
     assert not any(META_SKU in s for s in old["sources"])
     assert client.get("/v1/models/llama-2-7b", params={"at": before}).status_code == 404
@@ -149,7 +141,7 @@ def test_history_before_the_revision_reads_the_old_data(client: TestClient) -> N
 
 
 def test_the_estimator_now_sizes_a_model_it_could_not_before(client: TestClient) -> None:
-    old = _model(client, "mistral-7b-v0.3", at=_number(client) - 1)
+    old = model_read(client, "mistral-7b-v0.3", at=_number(client) - 1)
     with pytest.raises(EstimateError, match="no architecture shape"):
         catalog_model(old)
     r = client.post(
@@ -185,7 +177,7 @@ def test_a_shape_reproduces_a_published_total(client: TestClient) -> None:
 def test_shapes_agree_with_the_stated_parameter_counts(
     client: TestClient, ident: str, stated: str, low: float, high: float
 ) -> None:
-    assert _model(client, ident)["parameters"] == stated
+    assert model_read(client, ident)["parameters"] == stated
     total = client.post("/v1/estimates", json={"model": ident}).json()["params"]["total"]
     assert low <= total < high
 

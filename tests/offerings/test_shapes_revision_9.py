@@ -18,6 +18,7 @@ from service import db as migrate
 from service.estimates.entities import catalog_model
 from service.estimates.errors import EstimateError
 from service.estimates.shapes import shape_params
+from tests.helpers import model_read, revision_with_reason
 from tests.offerings.test_errata import _rows
 
 MIGRATION: Final = "0016"
@@ -78,16 +79,7 @@ CHANGED: Final = {*SHAPES, *NO_SHAPE, "phi-3-small-8k-instruct"}
 
 
 def _number(client: TestClient, start: str = REASON_START) -> int:
-    """A revision's number, found by its reason (the migration takes the next free one)."""
-    items = client.get("/v1/revisions", params={"limit": 100}).json()["items"]
-    [number] = [r["number"] for r in items if r["reason"].startswith(start)]
-    return int(number)
-
-
-def _model(client: TestClient, ident: str, **params: Any) -> Any:
-    r = client.get(f"/v1/models/{ident}", params=params)
-    assert r.status_code == 200, r.text
-    return r.json()["model"]
+    return revision_with_reason(client, start)
 
 
 def _total(client: TestClient, model: str) -> int:
@@ -117,7 +109,7 @@ def test_the_revision_follows_the_first_shapes_and_lists_every_change(
 @pytest.mark.parametrize("ident", sorted(SHAPES))
 def test_each_shape_carries_its_source_and_confidence(client: TestClient, ident: str) -> None:
     *values, confidence, source = SHAPES[ident]
-    model = _model(client, ident)
+    model = model_read(client, ident)
     arch = model["architecture"]
     assert [arch[f] for f in FIELDS] == values
     assert arch["confidence"] == confidence
@@ -134,7 +126,7 @@ def test_each_shape_carries_its_source_and_confidence(client: TestClient, ident:
 
 
 def test_qwen_says_which_values_are_the_makers(client: TestClient) -> None:
-    model = _model(client, "qwen2.5-72b")
+    model = model_read(client, "qwen2.5-72b")
     assert model["parameters"] == "72.7B"
     note = model["architecture"]["note"]
     assert note.startswith("Qwen's values, from its blog's model card table: 80 layers, 64")
@@ -143,7 +135,7 @@ def test_qwen_says_which_values_are_the_makers(client: TestClient) -> None:
 
 
 def test_phi_3_small_keeps_its_vocabulary_empty_and_says_why(client: TestClient) -> None:
-    arch = _model(client, "phi-3-small-8k-instruct")["architecture"]
+    arch = model_read(client, "phi-3-small-8k-instruct")["architecture"]
     assert (arch["vocab"], arch["tied_embeddings"], arch["confidence"]) == (None, None, "medium")
     assert "vocab_size 100352" in arch["note"]
     assert "one confidence" in arch["note"]
@@ -155,7 +147,7 @@ def test_models_left_without_a_shape_say_which_sources_disagree(
     client: TestClient, ident: str
 ) -> None:
     words, source = NO_SHAPE[ident]
-    model = _model(client, ident)
+    model = model_read(client, ident)
     assert model["architecture"] is None
     assert model["note"].startswith("No shape is recorded. No Microsoft config.json was read")
     for word in words:
@@ -169,17 +161,18 @@ def test_history_before_the_revision_reads_the_old_data(client: TestClient) -> N
     before = _number(client) - 1
     for ident in ("gemma-3-1b-it", "gemma-3-12b-it", "gemma-3-27b-it", "qwen2.5-72b",
                   "phi-4-mini-instruct", "phi-3.5-mini-instruct"):  # fmt: skip
-        old = _model(client, ident, at=before)
+        old = model_read(client, ident, at=before)
         assert old["architecture"] is None, ident
         assert old["note"], ident
-    mini = _model(client, "phi-3-mini-4k-instruct", at=before)["architecture"]
+    mini = model_read(client, "phi-3-mini-4k-instruct", at=before)["architecture"]
     assert mini["confidence"] == "low"
     assert not any(s.startswith(DOTNET) for s in mini["sources"])
     assert (mini["head_dim"], mini["qkv_bias"]) == (None, None)  # fields the data did not have
-    assert _model(client, "phi-3-mini-128k-instruct", at=before)["architecture"]["kv_heads"] is None
-    small = _model(client, "phi-3-small-8k-instruct", at=before)["architecture"]
+    old_128k = model_read(client, "phi-3-mini-128k-instruct", at=before)["architecture"]
+    assert old_128k["kv_heads"] is None
+    small = model_read(client, "phi-3-small-8k-instruct", at=before)["architecture"]
     assert "100352" not in small["note"]
-    assert _model(client, "qwen2.5-72b", at=before)["parameters"] is None
+    assert model_read(client, "qwen2.5-72b", at=before)["parameters"] is None
 
 
 def test_the_estimator_counts_gemma_attention_at_head_dim_256(client: TestClient) -> None:
@@ -192,7 +185,7 @@ def test_the_estimator_counts_gemma_attention_at_head_dim_256(client: TestClient
     by_hand = layers * block + vocab * h + h  # tied embedding, final norm
     assert _total(client, "google/gemma-3-1b-it") == by_hand == 999_812_736
     # The same shape without head_dim is counted at hidden / heads: the attention's difference.
-    record = {"id": "gemma-3-1b-it", **_model(client, "gemma-3-1b-it")}
+    record = {"id": "gemma-3-1b-it", **model_read(client, "gemma-3-1b-it")}
     shape = catalog_model(record).model.shape
     record["architecture"] = {**record["architecture"], "head_dim": None}
     wider = catalog_model(record).model.shape
@@ -201,14 +194,14 @@ def test_the_estimator_counts_gemma_attention_at_head_dim_256(client: TestClient
     assert (shape.dim_head, wider.dim_head) == (256, 288)
     assert shape_params(wider) - shape_params(shape) == layers * (attention_288 - attention_256)
     # Before this revision the catalog had no shape to size it with.
-    old = _model(client, "gemma-3-1b-it", at=_number(client) - 1)
+    old = model_read(client, "gemma-3-1b-it", at=_number(client) - 1)
     with pytest.raises(EstimateError, match="no architecture shape"):
         catalog_model({"id": "gemma-3-1b-it", **old})
 
 
 def test_qwen_counts_its_qkv_biases_and_matches_qwens_total(client: TestClient) -> None:
     assert _total(client, "Qwen/Qwen2.5-72B") == 72_706_203_648  # Qwen's blog: 72.7B
-    record = {"id": "qwen2.5-72b", **_model(client, "qwen2.5-72b")}
+    record = {"id": "qwen2.5-72b", **model_read(client, "qwen2.5-72b")}
     biased = catalog_model(record).model.shape
     record["architecture"] = {**record["architecture"], "qkv_bias": None}
     unbiased = catalog_model(record).model.shape
