@@ -36,7 +36,7 @@ from service.history.router import router as history_router
 from service.offerings.router import router as offerings_router
 from service.pages.render import STATIC as PAGES_STATIC
 from service.pages.router import router as pages_router
-from service.snapshot import Section, SnapshotStore
+from service.snapshot import PACK_LIMIT, Section, SnapshotStore
 from service.web import contract
 from service.web.access import AccessLog
 from service.web.auth import KeyGate
@@ -164,7 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = create_db_engine(settings)
     app.state.settings = settings
     app.state.engine = engine
-    app.state.store = SnapshotStore(engine, settings.snapshot_cache_size)
+    app.state.store = SnapshotStore(engine, settings.snapshot_cache_size, pack_limit=PACK_LIMIT)
 
     app.state.metrics = Metrics(settings.metrics_dir, __version__)
     install_error_handlers(app)

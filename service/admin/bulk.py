@@ -119,12 +119,13 @@ class _Builder:
         note: str | None = None,
         sources: tuple[str, ...] | None = None,
     ) -> None:
-        level, pair = support.strip().lower(), f"{scenario} / {technique}"
+        level = support.strip().lower()
         key = (scenario.casefold(), technique.casefold())
         if level not in SUPPORT_LEVELS:
-            msg = f"Support for {pair} must be yes, no, partial or unknown."
+            msg = f"Support for {scenario} / {technique} must be yes, no, partial or unknown."
             self.error(row, "support", msg, SUPPORT_LEVELS, support)
         elif key in self._seen:
+            pair = f"{scenario} / {technique}"
             msg = f"{pair} is already changed on row {self._seen[key]}."
             self.error(row, "cell", msg, value=pair)
         elif len(self.edits) >= MAX_EDITS:
@@ -221,18 +222,28 @@ def parse_csv(text: str) -> list[CellEdit]:
             # The reader cannot resynchronise after a quoting error, so stop here.
             b.error(start, "body", f"CSV syntax error in the record starting here: {exc}.")
             break
-        if not any(f.strip() for f in fields):
+        if not (fields and fields[0].strip()) and not any(f.strip() for f in fields):
             continue
         if columns is None:
             columns = [f.strip().lower() for f in fields]
             if not _csv_header(b, start, columns):
                 break
+            # Where each column is: records are read by position, not as dictionaries.
+            required = [columns.index(name) for name in REQUIRED]
+            note_at = columns.index("note") if "note" in columns else None
+            sources_at = columns.index("sources") if "sources" in columns else None
             continue
         if len(fields) != len(columns):
             msg = f"This record has {len(fields)} fields but the header has {len(columns)}."
             b.error(start, "row", msg)
             continue
-        _csv_row(b, start, dict(zip(columns, fields, strict=True)))
+        scenario, technique, support = (fields[i].strip() for i in required)
+        if not (scenario and technique and support):  # named by _csv_row
+            _csv_row(b, start, dict(zip(columns, fields, strict=True)))
+            continue
+        note = None if note_at is None else unneutralize(fields[note_at])
+        sources = None if sources_at is None else _csv_sources(fields[sources_at])
+        b.add(start, scenario, technique, support, note, sources)
     if columns is None and not b.errors:
         b.error(1, "header", "The CSV has no header row.", allowed=CSV_COLUMNS)
     return b.finish()
@@ -259,11 +270,17 @@ def _csv_row(b: _Builder, row: int, record: dict[str, str]) -> None:
         b.error(row, key, f"The {key} is empty.", SUPPORT_LEVELS if key == "support" else ())
     if not empty:
         raw = record.get("sources")
-        raw = None if raw is None else unneutralize(raw)
-        sources = None if raw is None else tuple(s.strip() for s in raw.split(";") if s.strip())
+        sources = None if raw is None else _csv_sources(raw)
         note = record.get("note")
         note = None if note is None else unneutralize(note)
         b.add(row, names["scenario"], names["technique"], names["support"], note, sources)
+
+
+def _csv_sources(field: str) -> tuple[str, ...]:
+    """A CSV `sources` field: split on ";", trimmed, empty parts dropped."""
+    if not field:
+        return ()
+    return tuple(s for part in unneutralize(field).split(";") if (s := part.strip()))
 
 
 def _split_row(line: str) -> list[str]:

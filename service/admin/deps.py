@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Query, Request, Response
+from pydantic_core import to_json
 from sqlalchemy.engine import Connection, Engine
 
 from service.admin.schemas import WriteResult
@@ -16,7 +17,6 @@ from service.admin.writer import WriteContext, Writer, stale
 from service.db import current_revision, session_scope
 from service.errors import PreconditionFailed, PreconditionRequired
 from service.history import audit
-from service.history.schemas import Change
 from service.keys import Principal
 from service.snapshot import SnapshotStore
 from service.web.auth import AdminKey, WriteKey
@@ -72,13 +72,22 @@ class WriteRunner:
     def run(
         self,
         apply: Callable[[Writer], None],
-        location: Callable[[WriteResult], str] | None = None,
+        location: Callable[[Written], str] | None = None,
     ) -> WriteResult:
         """Apply `apply` through a Writer as one revision, or roll back for a dry run.
 
         `location` names what a creating write created (its `Location` header, RFC 9110
         10.2.2); a dry run or a write that changed nothing creates nothing.
         """
+        return WriteResult.model_validate(self.write(apply, location).fields())
+
+    def write(
+        self,
+        apply: Callable[[Writer], None],
+        location: Callable[[Written], str] | None = None,
+    ) -> Written:
+        """`run` without the `WriteResult` model: what was written, as plain values (a bulk
+        edit records tens of thousands of changes, which its route serializes directly)."""
         state = request_state(self.request)
         engine, store = self.engine, self.store
         state.dry_run = self.dry_run
@@ -102,30 +111,46 @@ class WriteRunner:
             writer.open()
             apply(writer)
             created = writer.finish()
-            changes = [Change.model_validate(c) for c in writer.changes]
             if self.dry_run:
                 session.rollback()
                 self.response.status_code = 200  # nothing was created
-                result = WriteResult(
-                    revision=current, created_revision=None, dry_run=True, changes=changes
-                )
+                written = Written(current, None, True, writer.changes)
             else:
                 record_success(
                     self.request, session.connection(), self.principal, self.reason, created
                 )
-                result = WriteResult(
-                    revision=created or current,
-                    created_revision=created,
-                    dry_run=False,
-                    changes=changes,
-                )
+                written = Written(created or current, created, False, writer.changes)
         # Committed: the audit row above is in, so the middleware must not add another.
         state.audited = not self.dry_run
-        if location is not None and result.created_revision is not None:
-            self.response.headers["Location"] = location(result)
-        self.response.headers["ETag"] = etag_for(result.revision)
-        self.response.headers["X-Revision"] = str(result.revision)
-        return result
+        if location is not None and written.created_revision is not None:
+            self.response.headers["Location"] = location(written)
+        self.response.headers["ETag"] = etag_for(written.revision)
+        self.response.headers["X-Revision"] = str(written.revision)
+        return written
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a write did, as plain values in the layout of `WriteResult`."""
+
+    revision: int
+    created_revision: int | None
+    dry_run: bool
+    changes: list[dict[str, Any]]
+    """The writer's records: `Change`'s fields, plain JSON values."""
+
+    def fields(self) -> dict[str, Any]:
+        """`WriteResult`'s fields, in its order."""
+        return {
+            "revision": self.revision,
+            "created_revision": self.created_revision,
+            "dry_run": self.dry_run,
+            "changes": self.changes,
+        }
+
+    def json(self) -> bytes:
+        """The JSON `WriteResult` serializes to, without building it (the tests compare)."""
+        return to_json(self.fields())
 
 
 def record_success(

@@ -334,8 +334,11 @@ def apply_cells(w: Writer, edits: Sequence[CellEdit]) -> None:
         raise bulk_problem(errors)
     existing = snap.cells.pick((scenario_id, t.id) for _, scenario_id, t in resolved)
     rows: list[tuple[int, int, dict[str, Any]]] = []
+    absent: set[tuple[int, int]] = set()  # never set: no version to close
     for edit, scenario_id, t in resolved:
         current = existing.get((scenario_id, t.id))
+        if current is None:
+            absent.add((snap.scenarios[scenario_id].key, t.key))
         after = {
             "support": edit.support,
             "note": edit.note if edit.note is not None else (current.note if current else ""),
@@ -344,7 +347,7 @@ def apply_cells(w: Writer, edits: Sequence[CellEdit]) -> None:
             else (list(current.sources) if current else []),
         }
         rows.extend(_cell_change(w, scenario_id, t, after, current))
-    w.put_cells(rows)
+    w.put_cells(rows, absent)
 
 
 def _unknown(row: int, field: str, value: str, allowed: list[str]) -> RowError:

@@ -8,7 +8,7 @@ a concurrent writer based on the same revision collides on that primary key and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +31,7 @@ from service.models import (
     table_of,
 )
 from service.snapshot import ScenarioData, Snapshot, TechniqueData
-from service.wire import first_unstorable
+from service.wire import first_unstorable, unstorable
 
 REVISIONS = table_of(Revision)
 TECHNIQUES = table_of(Technique)
@@ -50,6 +50,25 @@ class WriteContext:
     author: str
     reason: str
     based_on: int
+
+
+_CELL_FIELDS = frozenset(("support", "note", "sources"))
+
+
+def reject_unstorable_cells(rows: Sequence[tuple[int, int, dict[str, Any] | None]]) -> None:
+    """`reject_unstorable` for every cell's fields: one search over all their text when the
+    fields are the cell's own (the rows are searched one by one only to name a bad one)."""
+    plain = [fields for _, _, fields in rows if fields is not None]
+    if all(fields.keys() <= _CELL_FIELDS for fields in plain):
+        texts = [
+            text
+            for f in plain
+            for text in (f.get("support", ""), f.get("note", ""), *f.get("sources", ()))
+        ]
+        if all(isinstance(text, str) for text in texts) and unstorable("\n".join(texts)) is None:
+            return
+    for fields in plain:
+        reject_unstorable(fields, "body")
 
 
 def reject_unstorable(value: Any, where: str) -> None:
@@ -205,22 +224,31 @@ class Writer:
         self._close(SCENARIO_VERSIONS, SCENARIO_VERSIONS.c.scenario_id == key)
         self._close(CELL_VERSIONS, CELL_VERSIONS.c.scenario_id == key)
 
-    def put_cells(self, rows: Sequence[tuple[int, int, dict[str, Any] | None]]) -> None:
-        """Replace many cells' content (None removes a cell) in two batched statements."""
+    def put_cells(
+        self,
+        rows: Sequence[tuple[int, int, dict[str, Any] | None]],
+        absent: Collection[tuple[int, int]] = (),
+    ) -> None:
+        """Replace many cells' content (None removes a cell) in two batched statements.
+
+        `absent` names cells (scenario key, technique key) known to have no current version
+        (read in this transaction): there is nothing of theirs to close.
+        """
         if not rows:
             return
-        for _, _, fields in rows:
-            reject_unstorable(fields, "body")
-        self.conn.execute(
-            CELL_VERSIONS.update()
-            .where(
-                CELL_VERSIONS.c.scenario_id == sa.bindparam("s_key"),
-                CELL_VERSIONS.c.technique_id == sa.bindparam("t_key"),
-                CELL_VERSIONS.c.valid_to.is_(None),
+        reject_unstorable_cells(rows)
+        closing = [{"s_key": s, "t_key": t} for s, t, _ in rows if (s, t) not in absent]
+        if closing:
+            self.conn.execute(
+                CELL_VERSIONS.update()
+                .where(
+                    CELL_VERSIONS.c.scenario_id == sa.bindparam("s_key"),
+                    CELL_VERSIONS.c.technique_id == sa.bindparam("t_key"),
+                    CELL_VERSIONS.c.valid_to.is_(None),
+                )
+                .values(valid_to=self.number),
+                closing,
             )
-            .values(valid_to=self.number),
-            [{"s_key": s_key, "t_key": t_key} for s_key, t_key, _ in rows],
-        )
         inserts = [
             {"scenario_id": s_key, "technique_id": t_key, "valid_from": self.number, **fields}
             for s_key, t_key, fields in rows

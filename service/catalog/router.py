@@ -20,9 +20,11 @@ from service.web.deps import (
     Offset,
     SnapshotDep,
     etag_for,
+    json_answer,
     next_link,
     prepared_json,
     prepared_parts,
+    run_read,
 )
 from service.web.problems import problem_responses
 from service.web.routing import DocumentedRoute, accepted_media, reads, send_parts
@@ -117,11 +119,14 @@ async def get_technique(
     response_model=s.TechniqueScenarios,
     responses=problem_responses(404, 422),
 )
-def list_technique_scenarios(
-    snap: SnapshotDep, technique_id: TechniqueId, support: SupportFilter = []
-) -> s.TechniqueScenarios:
+async def list_technique_scenarios(
+    snap: SnapshotDep, response: Response, technique_id: TechniqueId, support: SupportFilter = []
+) -> Response:
     """List the scenarios one technique suits (its matrix column)."""
-    return service.technique_column(snap, technique_id, support)
+    body = await run_read(
+        snap, lambda: service.technique_column_json(snap, technique_id, support), lines=True
+    )
+    return json_answer(body, response)
 
 
 @router.get(
@@ -162,11 +167,14 @@ async def get_scenario(snap: SnapshotDep, scenario_id: ScenarioId) -> s.Scenario
     response_model=s.ScenarioTechniques,
     responses=problem_responses(404, 422),
 )
-def list_scenario_techniques(
-    snap: SnapshotDep, scenario_id: ScenarioId, support: SupportFilter = []
-) -> s.ScenarioTechniques:
+async def list_scenario_techniques(
+    snap: SnapshotDep, response: Response, scenario_id: ScenarioId, support: SupportFilter = []
+) -> Response:
     """List the techniques for one scenario (its matrix row)."""
-    return service.scenario_row(snap, scenario_id, support)
+    body = await run_read(
+        snap, lambda: service.scenario_row_json(snap, scenario_id, support), lines=True
+    )
+    return json_answer(body, response)
 
 
 @router.get(

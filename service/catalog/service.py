@@ -11,12 +11,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from pydantic_core import to_json
+
 from service.catalog import fit
 from service.catalog import schemas as s
 from service.catalog.fit import FitQuestion
 from service.errors import InvalidInput, unknown_id
 from service.estimates.recommend import Status, TechniqueFit, fit_techniques
 from service.snapshot import CellData, ScenarioData, Snapshot, TechniqueData
+from service.snapshot.packed import LEVELS
 from service.vocabulary import Support
 
 _T = TypeVar("_T")
@@ -244,42 +247,166 @@ def scenario_row(
     snap: Snapshot, scenario_id: str, support: Sequence[Support] = ()
 ) -> s.ScenarioTechniques:
     """One scenario's row: every technique's verdict for it."""
+    return s.ScenarioTechniques.model_validate(_row_document(snap, scenario_id, support))
+
+
+def scenario_row_json(snap: Snapshot, scenario_id: str, support: Sequence[Support] = ()) -> bytes:
+    """`scenario_row` as the JSON bytes its model serializes to, without building the model."""
     sc = scenario(snap, scenario_id)
-    wanted = {str(level) for level in support}
+    head = {"revision": snap.revision, "scenario": _ref_values(snap, "scenario")[sc.id]}
     row = snap.cells.row(sc.id)
-    refs = _technique_refs(snap)
-    # Plain values, validated in one call below: about half the cost of a model per item.
-    items = [
-        _verdict("technique", refs[t.id], cell)
-        for t in snap.techniques.values()
-        if (cell := row.get(t.id) or unset_cell(sc.id, t.id))
-        and (not wanted or cell.support in wanted)
-    ]
-    return s.ScenarioTechniques.model_validate({
-        "revision": snap.revision, "scenario": scenario_ref(sc), "items": items,
-    })  # fmt: skip
+    return _list_json(head, snap.techniques, row, support, _item_heads(snap, "technique"))
 
 
 def technique_column(
     snap: Snapshot, technique_id: str, support: Sequence[Support] = ()
 ) -> s.TechniqueScenarios:
     """One technique's column: its verdict for every scenario."""
+    return s.TechniqueScenarios.model_validate(_column_document(snap, technique_id, support))
+
+
+def technique_column_json(
+    snap: Snapshot, technique_id: str, support: Sequence[Support] = ()
+) -> bytes:
+    """`technique_column` as the JSON bytes its model serializes to, without building it."""
+    t = technique(snap, technique_id)
+    head = {"revision": snap.revision, "technique": _ref_values(snap, "technique")[t.id]}
+    packed = snap.cells.packed
+    found = packed.column_codes(t.id) if packed is not None else None
+    if found is not None:
+        return _packed_list_json(head, *found, support, _item_heads_in_order(snap))
+    column = snap.cells.column(t.id)
+    return _list_json(head, snap.scenarios, column, support, _item_heads(snap, "scenario"))
+
+
+# A row or a column is validated into its model (`s.ScenarioTechniques`,
+# `s.TechniqueScenarios`) for in-process callers, and written straight to JSON for the API: a
+# column of a large catalog has thousands of items, and validating them costs more than reading
+# them. The JSON is put together from pieces pydantic-core serialized (each ref as its model
+# dumps it, once per snapshot; notes, sources, support levels), in the model's field order, so
+# the bytes are the model's; the tests compare the two.
+
+
+_PLAIN = b',"note":"","sources":[]}'
+"""The end of an item without note or sources, after its support level."""
+
+_LEVELS = {level: to_json(level) for level in SCORE}
+
+
+def _item_heads(snap: Snapshot, kind: Literal["technique", "scenario"]) -> dict[str, bytes]:
+    """`{"<kind>":<ref>,"support":` for each technique (or scenario), by id; once per snapshot."""
+
+    def build() -> dict[str, bytes]:
+        lead = b'{"' + kind.encode() + b'":'
+        refs = _ref_values(snap, kind)
+        return {k: lead + to_json(ref) + b',"support":' for k, ref in refs.items()}
+
+    heads: dict[str, bytes] = snap.entity_memo(f"{kind}_item_heads", build)
+    return heads
+
+
+def _item_heads_in_order(snap: Snapshot) -> list[bytes]:
+    """`_item_heads` of the scenarios, in display order; once per snapshot."""
+    heads = _item_heads(snap, "scenario")
+    ordered: list[bytes] = snap.entity_memo(
+        "scenario_item_heads_in_order", lambda: list(heads.values())
+    )
+    return ordered
+
+
+_CODE_ENDS = [(_LEVELS.get(level) or _LEVELS["unknown"]) + _PLAIN for level in LEVELS]
+"""The end of an item without note or sources, by packed support code (0: never set)."""
+
+
+def _packed_list_json(
+    head: dict[str, Any],
+    codes: bytes,
+    rich: Mapping[int, tuple[str, tuple[str, ...]]],
+    support: Sequence[Support],
+    item_heads: list[bytes],
+) -> bytes:
+    """`_list_json` for a packed column (`PackedCells.column_codes`): the items are put together
+    by `map` over the codes, in C, and the few with a note or sources then replaced."""
+    items = list(map(bytes.__add__, item_heads, map(_CODE_ENDS.__getitem__, codes)))
+    for i, (note, sources) in rich.items():
+        level = _LEVELS[LEVELS[codes[i]]]
+        rest = b'"note":' + to_json(note) + b',"sources":' + to_json(sources) + b"}"
+        items[i] = item_heads[i] + level + b"," + rest
+    if support:
+        wanted = {str(level) for level in support}
+        keep = [c for c, level in enumerate(LEVELS) if (level or "unknown") in wanted]
+        items = [item for item, code in zip(items, codes, strict=True) if code in keep]
+    return to_json(head)[:-1] + b',"items":[' + b",".join(items) + b"]}"
+
+
+def _list_json(
+    head: dict[str, Any],
+    order: Iterable[str],
+    cells: Mapping[str, CellData],
+    support: Sequence[Support],
+    item_heads: Mapping[str, bytes],
+) -> bytes:
+    """`head` as JSON with `"items"` appended: a verdict for each id of `order` (its cell in
+    `cells`, else unknown), those with a support level in `support` (all when empty)."""
+    wanted = {str(level) for level in support}
+    items: list[bytes] = []
+    for key in order:
+        cell = cells.get(key)
+        level, note, sources = ("unknown", "", ()) if cell is None else cell[2:5]
+        if wanted and level not in wanted:
+            continue
+        if note or sources:
+            rest = b'"note":' + to_json(note) + b',"sources":' + to_json(sources) + b"}"
+            items.append(item_heads[key] + to_json(level) + b"," + rest)
+        else:
+            items.append(item_heads[key] + (_LEVELS.get(level) or to_json(level)) + _PLAIN)
+    return to_json(head)[:-1] + b',"items":[' + b",".join(items) + b"]}"
+
+
+def _row_document(snap: Snapshot, scenario_id: str, support: Sequence[Support]) -> dict[str, Any]:
+    sc = scenario(snap, scenario_id)
+    wanted = {str(level) for level in support}
+    row = snap.cells.row(sc.id)
+    refs = _ref_values(snap, "technique")
+    items = [
+        _verdict("technique", refs[t.id], cell)
+        for t in snap.techniques.values()
+        if (cell := row.get(t.id) or unset_cell(sc.id, t.id))
+        and (not wanted or cell.support in wanted)
+    ]
+    return {"revision": snap.revision, "scenario": _ref_values(snap, "scenario")[sc.id],
+            "items": items}  # fmt: skip
+
+
+def _column_document(
+    snap: Snapshot, technique_id: str, support: Sequence[Support]
+) -> dict[str, Any]:
     t = technique(snap, technique_id)
     wanted = {str(level) for level in support}
     column = snap.cells.column(t.id)
-    refs = _scenario_refs(snap)
+    refs = _ref_values(snap, "scenario")
     items = [
         _verdict("scenario", refs[sc.id], cell)
         for sc in snap.scenarios.values()
         if (cell := column.get(sc.id) or unset_cell(sc.id, t.id))
         and (not wanted or cell.support in wanted)
     ]
-    return s.TechniqueScenarios.model_validate({
-        "revision": snap.revision, "technique": technique_ref(t), "items": items,
-    })  # fmt: skip
+    return {"revision": snap.revision, "technique": _ref_values(snap, "technique")[t.id],
+            "items": items}  # fmt: skip
 
 
-def _verdict(kind: str, ref: s.ScenarioRef | s.TechniqueRef, cell: CellData) -> dict[str, Any]:
+def _ref_values(snap: Snapshot, kind: Literal["technique", "scenario"]) -> dict[str, Any]:
+    """Each technique's (or scenario's) ref as its model dumps it, by id; once per snapshot."""
+    refs: Mapping[str, s.TechniqueRef | s.ScenarioRef] = (
+        _technique_refs(snap) if kind == "technique" else _scenario_refs(snap)
+    )
+    values: dict[str, Any] = snap.entity_memo(
+        f"{kind}_ref_values", lambda: {k: ref.model_dump() for k, ref in refs.items()}
+    )
+    return values
+
+
+def _verdict(kind: str, ref: object, cell: CellData) -> dict[str, Any]:
     return {kind: ref, "support": cell.support, "note": cell.note, "sources": cell.sources}
 
 

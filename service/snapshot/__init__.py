@@ -6,7 +6,9 @@ are loaded once per revision into plain immutable objects. Cells (up to their pr
 and more) stay in the database: `CellIndex` reads the cells a request needs, valid at N, through
 indexes, so a read costs what it returns rather than what the catalog holds. A small catalog's
 cells are held in memory instead (`HeldCells`, up to `HOLD_LIMIT`), so reading them costs no
-query; and documents rendered from a revision are kept as bytes (`PreparedBytes`).
+query. A larger catalog's newest revision packs its cells (`PackedCells`, a few bytes a cell,
+up to `PACK_LIMIT`) for rows, columns and single cells; and documents rendered from a revision
+are kept as bytes (`PreparedBytes`).
 """
 
 from service.snapshot.cells import CellIndex
@@ -24,11 +26,13 @@ from service.snapshot.data import (
 )
 from service.snapshot.held import HOLD_LIMIT, HeldCells
 from service.snapshot.load import PATCH_LIMIT, load_snapshot
+from service.snapshot.packed import PACK_LIMIT, PackedCells
 from service.snapshot.prepared import PreparedBytes
 from service.snapshot.store import SnapshotStore
 
 __all__ = [
     "HOLD_LIMIT",
+    "PACK_LIMIT",
     "PATCH_LIMIT",
     "CellData",
     "CellIndex",
@@ -36,6 +40,7 @@ __all__ = [
     "Changed",
     "EntityData",
     "HeldCells",
+    "PackedCells",
     "PairData",
     "PreparedBytes",
     "ScenarioData",

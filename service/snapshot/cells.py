@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from service.models import CellVersion, table_of
 from service.snapshot.data import CellData, CellKey, ScenarioData, TechniqueData, _sources
 from service.snapshot.held import HeldCells
+from service.snapshot.packed import PackedCells
 
 _CELLS = table_of(CellVersion)
 
@@ -41,7 +42,9 @@ class CellIndex:
     left out.
     """
 
-    __slots__ = ("_engine", "_s_slug", "_scenarios", "_t_slug", "_techniques", "held", "revision")
+    __slots__ = (
+        "_engine", "_s_slug", "_scenarios", "_t_slug", "_techniques", "held", "packed", "revision",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -59,6 +62,9 @@ class CellIndex:
         self._s_slug = {sc.key: sc.id for sc in scenarios.values()}
         self.held = held
         """Every cell of the revision in memory, or None: read them from the database."""
+        self.packed: PackedCells | None = None
+        """The newest revision's cells of a large catalog, packed, for `get`, `row` and
+        `column` (the others read the database); or None."""
 
     @property
     def techniques(self) -> Mapping[str, TechniqueData]:
@@ -79,6 +85,11 @@ class CellIndex:
     def scenario_keys(self) -> Mapping[str, int]:
         """Database key by scenario id (creation order)."""
         return {sc.id: sc.key for sc in self._scenarios.values()}
+
+    @property
+    def lines_in_memory(self) -> bool:
+        """True when `get`, `row` and `column` cost no I/O (held or packed cells)."""
+        return self.held is not None or self.packed is not None
 
     @property
     def in_memory(self) -> bool:
@@ -127,6 +138,8 @@ class CellIndex:
         """One cell, or None when it was never set (or was removed)."""
         if self.held is not None:
             return self.held.get(scenario, technique)
+        if self.packed is not None:
+            return self.packed.get(scenario, technique)
         sc, t = self._scenarios.get(scenario), self._techniques.get(technique)
         if sc is None or t is None:
             return None
@@ -137,6 +150,8 @@ class CellIndex:
         """One scenario's cells, by technique id."""
         if self.held is not None:
             return self.held.row(scenario)
+        if self.packed is not None:
+            return self.packed.row(scenario)
         sc = self._scenarios.get(scenario)
         if sc is None:
             return {}
@@ -146,6 +161,8 @@ class CellIndex:
         """One technique's cells, by scenario id (in no particular order)."""
         if self.held is not None:
             return self.held.column(technique)
+        if self.packed is not None:
+            return self.packed.column(technique)
         t = self._techniques.get(technique)
         if t is None:
             return {}
@@ -199,6 +216,8 @@ class CellIndex:
         """
         if self.held is not None:
             return self.held.pick(keys)
+        if self.packed is not None:
+            return self.packed.pick(keys)
         by_row: dict[str, set[str]] = {}
         for scenario, technique in keys:
             if scenario in self._scenarios and technique in self._techniques:

@@ -170,9 +170,10 @@ class Snapshot:
     @property
     def weight(self) -> int:
         """Approximate bytes this snapshot holds beyond its techniques, scenarios and pairs:
-        its held cells and prepared documents (what `SnapshotStore` bounds)."""
-        held = self.cells.held
-        return (held.weight if held is not None else 0) + self.prepared.size
+        its held or packed cells and prepared documents (what `SnapshotStore` bounds)."""
+        held, packed = self.cells.held, self.cells.packed
+        cells = held.weight if held is not None else packed.weight if packed is not None else 0
+        return cells + self.prepared.size
 
     def find_technique(self, value: str) -> TechniqueData | None:
         """The technique with this id or alias (case-insensitive), if any."""

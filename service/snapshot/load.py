@@ -30,6 +30,7 @@ from service.snapshot.data import (
     pair_key,
 )
 from service.snapshot.held import HOLD_BYTES, HOLD_LIMIT, HeldCells, cell_bytes
+from service.snapshot.packed import PackedCells, pack, patch
 
 _TECHNIQUE_VERSIONS = table_of(TechniqueVersion)
 _SCENARIO_VERSIONS = table_of(ScenarioVersion)
@@ -286,12 +287,45 @@ def _held_cells(
     return HeldCells(index.read_all(conn), techniques, scenarios), False
 
 
+def _packed_cells(
+    conn: sa.Connection, index: CellIndex, previous: Snapshot | None, limit: int, newest: bool
+) -> tuple[PackedCells | None, bool]:
+    """The cells of `index.revision` packed (`service.snapshot.packed`), or None; and True when
+    they are known to be `previous`'s cells.
+
+    Patched from `previous` when it packed its cells (the version rows the revisions since
+    wrote or closed are read); else packed from all the cells, only for the newest revision
+    (an `at=` read of an older one must not read the whole catalog) and at most `limit`.
+    """
+    techniques, scenarios = index.techniques, index.scenarios
+    earlier = previous.cells.packed if previous is not None else None
+    if previous is not None and earlier is not None:
+        cv, after, upto = _CELL_VERSIONS, previous.revision, index.revision
+        rows = conn.execute(
+            sa.select(*index.statement().selected_columns, cv.c.valid_to).where(
+                sa.or_(
+                    cv.c.valid_from.between(after + 1, upto), cv.c.valid_to.between(after + 1, upto)
+                )
+            )
+        ).all()
+        patched = patch(earlier, rows, upto, techniques, scenarios)
+        return (patched if len(patched) <= limit else None), not rows
+    if not newest:
+        return None, False
+    count, _ = _size_upto(conn, index.revision, limit)
+    if count > limit:
+        return None, False
+    return pack(conn.execute(index.statement()), techniques, scenarios), False
+
+
 def load_snapshot(
     conn: sa.Connection,
     engine: Engine,
     revision: int,
     previous: Snapshot | None = None,
     hold_limit: int = HOLD_LIMIT,
+    pack_limit: int = 0,
+    newest: bool = False,
 ) -> Snapshot:
     """Read the techniques, scenarios and pairs valid at `revision`; cells stay in the database
     unless there are at most `hold_limit` of them (then they are held in memory).
@@ -300,6 +334,9 @@ def load_snapshot(
     write that touches cells costs the next read a few indexed probes, one that changes a few
     techniques or scenarios the reading of those, not of the whole catalog; held cells are
     patched with the cells those revisions wrote.
+
+    A catalog too large to hold packs its cells instead, up to `pack_limit` of them (0: never),
+    when `revision` is loaded as the newest one or is patched from a packed `previous`.
     """
     reuse = previous if previous is not None and previous.revision < revision else None
     patched = _patched_entities(conn, reuse, revision) if reuse is not None else None
@@ -326,6 +363,8 @@ def load_snapshot(
         }
     cells = CellIndex(engine, revision, techniques, scenarios)
     cells.held, same_cells = _held_cells(conn, cells, reuse, hold_limit)
+    if cells.held is None and pack_limit > 0:
+        cells.packed, same_cells = _packed_cells(conn, cells, reuse, pack_limit, newest)
     changed = None
     if reuse is not None:
         sections = {

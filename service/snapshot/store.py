@@ -36,12 +36,16 @@ class SnapshotStore:
         past_capacity: int = 16,
         hold_limit: int = HOLD_LIMIT,
         past_bytes: int = PAST_BYTES,
+        pack_limit: int = 0,
     ) -> None:
         self.engine = engine
         self.past_capacity = past_capacity
         self.hold_limit = hold_limit
         """Most cells a snapshot holds in memory (0: none, every cell read by index)."""
         self.past_bytes = past_bytes
+        self.pack_limit = pack_limit
+        """Most cells the newest revision of a catalog too large to hold packs (0: none; see
+        `service.snapshot.packed`)."""
         self.loads = 0
         """Snapshots loaded from the database, for tests and diagnostics."""
         self._latest: Snapshot | None = None
@@ -93,7 +97,16 @@ class SnapshotStore:
             if found is not None:
                 return found
             self.loads += 1
-            snapshot = load_snapshot(conn, self.engine, revision, self._latest, self.hold_limit)
+            latest = self._latest
+            snapshot = load_snapshot(
+                conn,
+                self.engine,
+                revision,
+                latest,
+                self.hold_limit,
+                self.pack_limit,
+                newest=latest is None or revision > latest.revision,
+            )
             with self._lock:
                 self._keep(snapshot)
             return snapshot

@@ -58,11 +58,12 @@ async def get_engine(request: Request) -> Engine:
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-async def run_read(snap: Snapshot, work: Callable[[], T]) -> T:
+async def run_read(snap: Snapshot, work: Callable[[], T], *, lines: bool = False) -> T:
     """`work()`, which reads `snap` and may read its cells: right here on the event loop when
     the snapshot holds its cells (nothing to wait for, no thread hop), else in a worker thread
-    (the cells come from the database)."""
-    if snap.cells.in_memory:
+    (the cells come from the database). With `lines`, `work` reads cells only through
+    `get`, `row` and `column`, which packed cells answer from memory too."""
+    if snap.cells.in_memory or (lines and snap.cells.lines_in_memory):
         return work()
     return await run_in_threadpool(work)
 
@@ -115,6 +116,13 @@ async def prepared_json(
         model = await run_read(snap, build)
         body = model.model_dump_json(by_alias=True).encode()
         snap.prepared.put(key, body)
+    return json_answer(body, response)
+
+
+def json_answer(body: bytes, response: Response) -> Response:
+    """The 200 (or `response`'s status) carrying `body`, JSON a route's `response_model`
+    serializes to, with the headers the dependencies set on `response`: what FastAPI would
+    send for the model, without validating it again."""
     answer = Response(body, status_code=response.status_code or 200, media_type="application/json")
     # As FastAPI adds them to the response it makes: after the body's own headers.
     answer.headers.raw.extend(response.headers.raw)

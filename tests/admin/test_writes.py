@@ -183,10 +183,10 @@ def test_failure_in_the_middle_of_a_bulk_write_leaves_no_trace(
     real = Writer.put_cells
     calls = {"n": 0}
 
-    def flaky(self: Writer, rows: Any) -> None:
+    def flaky(self: Writer, rows: Any, absent: Any = ()) -> None:
         # The version rows are closed and written, then the write fails before it finishes.
         calls["n"] += 1
-        real(self, rows)
+        real(self, rows, absent)
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(Writer, "put_cells", flaky)

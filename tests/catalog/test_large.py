@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from service.admin.schemas import WriteResult
 from service.catalog import render
 from service.catalog import schemas as catalog_schemas
 from service.catalog import service as catalog
@@ -52,8 +53,10 @@ def store_of(client: TestClient) -> SnapshotStore:
 @pytest.fixture(autouse=True)
 def cells_by_index(client: TestClient) -> None:
     """These tests are about reading cells through the database's indexes, as a large catalog
-    does: the seed's few cells are not held in memory (tests/snapshot covers held cells)."""
+    does: the seed's few cells are neither held nor packed in memory (tests/snapshot covers
+    both)."""
     store_of(client).hold_limit = 0
+    store_of(client).pack_limit = 0
 
 
 @contextmanager
@@ -190,6 +193,11 @@ def test_a_bulk_edit_is_a_fixed_number_of_statements(client: TestClient, h: Head
         response = client.patch("/v1/matrix", json=body, headers=h())
     assert response.status_code == 200, response.text
     assert response.json()["changes"]
+    # Written without the model, byte for byte what the model writes.
+    assert (
+        response.content
+        == WriteResult.model_validate_json(response.content).model_dump_json().encode()
+    )
     updates = [q for q in seen if q.lstrip().upper().startswith("UPDATE")]
     inserts = [q for q in seen if q.lstrip().upper().startswith("INSERT")]
     # Statements, not rows: the closing UPDATE and the INSERT are each one executemany.
@@ -216,6 +224,23 @@ def test_a_bulk_edit_is_a_fixed_number_of_statements(client: TestClient, h: Head
     kinds = sorted(q.lstrip().split(None, 1)[0].upper() for q in seen)
     assert kinds == ["INSERT", "SELECT", "UPDATE"]
     assert contents("/v1/matrix") == before
+
+
+def test_a_bulk_edit_of_cells_never_set_closes_nothing(client: TestClient, h: Headers) -> None:
+    body = {"id": "galore", "name": "GaLore", "category": "other"}
+    assert client.post("/v1/techniques", json=body, headers=h()).status_code == 201
+    cells = {"cells": [
+        {"scenario": sc, "technique": "galore", "support": "partial"}
+        for sc in ("qa-tasks", "nlp-tasks", "chatbot-responses")
+    ]}  # fmt: skip
+    with cell_queries(client) as seen:
+        response = client.patch("/v1/matrix", json=cells, headers=h(rev=CURRENT + 1))
+    assert response.status_code == 200, response.text
+    assert [c["op"] for c in response.json()["changes"]] == ["create"] * 3
+    kinds = sorted(q.lstrip().split(None, 1)[0].upper() for q in seen)
+    assert kinds == ["INSERT", "SELECT"]  # the read showed none set: nothing to close
+    column = client.get("/v1/techniques/galore/scenarios?support=partial").json()["items"]
+    assert {i["scenario"]["id"] for i in column} == {"qa-tasks", "nlp-tasks", "chatbot-responses"}
 
 
 def test_a_technique_filter_reaches_the_database(client: TestClient) -> None:
@@ -343,3 +368,43 @@ def test_a_snapshot_patched_from_the_previous_one_equals_a_full_reload(
         fresh = real_load(conn, store.current().revision)
     assert list(store.current().techniques.items()) == list(fresh[0].items())
     assert list(store.current().techniques)[-2:] == ["galore-2", "q-galore"]
+
+
+@pytest.mark.parametrize("cells", ["by index", "packed", "held"])
+def test_rows_and_columns_are_the_bytes_their_models_serialize_to(
+    client: TestClient, h: Headers, cells: str
+) -> None:
+    # The API writes rows and columns straight from pieces of JSON (no model per item); the
+    # bytes must be exactly the model's, escapes included, however the cells are read.
+    client.app.fast.enabled = False  # type: ignore[attr-defined]
+    store = store_of(client)
+    if cells == "packed":
+        store.pack_limit = 1000
+    elif cells == "held":
+        store.hold_limit = 1000
+    awkward = 'quote " backslash \\ tab \t newline \n bell \x07 é 漢字 🙂 </script> \u2028'
+    for step, (target, body) in enumerate((
+        ("/v1/matrix/qa-tasks/lora", {"support": "partial", "note": awkward, "sources": ["ü://x"]}),
+        ("/v1/matrix/reduce-memory/dora", {"support": "yes", "note": "", "sources": []}),
+    )):  # fmt: skip
+        assert client.put(target, json=body, headers=h(CURRENT + step)).status_code == 200
+    snap = store.current()
+    assert (snap.cells.packed is not None) == (cells == "packed")
+    assert snap.cells.in_memory == (cells == "held")
+    filters: list[list[Support]] = [[], [Support.partial], [Support.yes, Support.no]]
+    for support in filters:
+        params = [("support", str(level)) for level in support]
+        for sc in snap.scenarios:
+            response = client.get(f"/v1/scenarios/{sc}/techniques", params=params)
+            model = catalog.scenario_row(snap, sc, support)
+            assert response.content == model.model_dump_json().encode(), (sc, support)
+            assert response.headers["etag"] == f'"rev-{snap.revision}"'
+            assert response.headers["content-type"] == "application/json"
+        for t in snap.techniques:
+            response = client.get(f"/v1/techniques/{t}/scenarios", params=params)
+            model_t = catalog.technique_column(snap, t, support)
+            assert response.content == model_t.model_dump_json().encode(), (t, support)
+    items = client.get("/v1/techniques/lora/scenarios").json()["items"]
+    assert [i["note"] for i in items if i["scenario"]["id"] == "qa-tasks"] == [awkward]
+    assert client.get("/v1/scenarios/no-such/techniques").status_code == 404
+    assert client.get("/v1/techniques/lora/scenarios?support=maybe").status_code == 422

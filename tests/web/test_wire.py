@@ -125,3 +125,21 @@ def test_look_alike_aliases_are_refused_on_write(
         headers=h(rev=newest),
     )
     assert cyrillic_only.status_code == 201, cyrillic_only.text  # one script is fine
+
+
+def test_one_unstorable_source_among_many_cells_is_named(client: TestClient, h: Headers) -> None:
+    # The writer searches all the cells' text at once; a hit is then located row by row.
+    cells = [
+        {"scenario": sc, "technique": t, "support": "yes", "note": "fine", "sources": ["a", "b"]}
+        for sc in ("qa-tasks", "nlp-tasks", "reduce-memory")
+        for t in ("lora", "qlora", "dora")
+    ]
+    cells[7]["sources"] = ["https://ok.example", "bad\u0000source"]
+    response = client.patch("/v1/matrix", json={"cells": cells}, headers=h())
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [
+        {"location": "body.sources.1", "message": "NUL (\\u0000) is not allowed"}
+    ]
+    assert client.get("/v1/revisions").json()["items"][0]["number"] == CURRENT
+    cells[7]["sources"] = ["https://ok.example"]
+    assert client.patch("/v1/matrix", json={"cells": cells}, headers=h()).status_code == 200

@@ -1,0 +1,161 @@
+"""Packed cells: a large catalog's newest revision gives, from memory, the very rows, columns and
+cells the indexed reads give; stays right across every kind of write by reading only what each
+one changed; and is never built for an `at=` read of an older revision."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.catalog import service as catalog
+from service.snapshot import Snapshot, SnapshotStore
+from service.snapshot.cells import CellIndex
+from service.vocabulary import Support
+from tests.helpers import Headers
+from tests.published import CURRENT, SEED
+from tests.snapshot.test_held import statements, store_of
+
+
+@pytest.fixture
+def store(client: TestClient) -> SnapshotStore:
+    """The app's store as for a catalog too large to hold: cells packed, not held."""
+    found = store_of(client)
+    found.hold_limit = 0
+    found.pack_limit = 10_000
+    client.app.fast.enabled = False  # type: ignore[attr-defined]
+    return found
+
+
+def by_index(store: SnapshotStore, revision: int) -> CellIndex:
+    indexed = SnapshotStore(store.engine, hold_limit=0).at(revision)
+    assert indexed is not None
+    assert indexed.cells.held is None
+    assert indexed.cells.packed is None
+    return indexed.cells
+
+
+def assert_same_answers(packed: CellIndex, indexed: CellIndex) -> None:
+    assert packed.packed is not None
+    assert packed.revision == indexed.revision
+    everything = indexed.select()
+    assert len(packed.packed) == len(everything)
+    rebuilt = type(packed.packed)(
+        packed.packed.rows, packed.packed.slots, packed.techniques, packed.scenarios
+    )
+    assert (rebuilt.count, rebuilt.weight) == (packed.packed.count, packed.packed.weight)
+    for sc in [*indexed.scenarios, "no-such-scenario"]:
+        assert list(packed.row(sc).items()) == list(indexed.row(sc).items()), sc
+    for t in [*indexed.techniques, "no-such-technique"]:
+        assert packed.column(t) == indexed.column(t), t
+    for sc in indexed.scenarios:
+        for t in [*indexed.techniques, "no-such-technique"]:
+            assert packed.get(sc, t) == indexed.get(sc, t), (sc, t)
+    asked = [*list(everything)[::3], ("qa-tasks", "nope"), ("nope", "lora")]
+    asked += [(sc, t) for sc in list(indexed.scenarios)[:2] for t in indexed.techniques]
+    assert list(packed.pick(reversed(asked)).items()) == list(indexed.pick(asked).items())
+
+
+def test_the_newest_revision_packs_its_cells_and_reads_them_without_a_query(
+    client: TestClient, store: SnapshotStore
+) -> None:
+    fresh = SnapshotStore(store.engine, hold_limit=0, pack_limit=10_000)
+    snap = fresh.current()
+    assert snap.cells.packed is not None
+    assert not snap.cells.in_memory  # matrix-wide reads still go to the database
+    assert_same_answers(snap.cells, by_index(store, snap.revision))
+    assert store.current().cells.packed is not None  # the app's own, loaded before counting
+    with statements(store.engine) as seen:
+        for target in (
+            "/v1/matrix/qa-tasks/lora",
+            "/v1/scenarios/qa-tasks/techniques",
+            "/v1/techniques/lora/scenarios?support=yes",
+        ):
+            assert client.get(target).status_code == 200, target
+    assert seen == []
+
+
+def test_no_revision_packs_past_the_limit_and_none_when_packing_is_off(
+    store: SnapshotStore,
+) -> None:
+    cells = len(by_index(store, CURRENT).select())
+    assert SnapshotStore(store.engine, hold_limit=0, pack_limit=cells).current().cells.packed
+    assert (
+        SnapshotStore(store.engine, hold_limit=0, pack_limit=cells - 1).current().cells.packed
+        is None
+    )
+    assert SnapshotStore(store.engine, hold_limit=0).current().cells.packed is None
+
+
+def test_an_older_revision_read_with_at_is_never_packed(store: SnapshotStore) -> None:
+    fresh = SnapshotStore(store.engine, hold_limit=0, pack_limit=10_000)
+    assert fresh.current().cells.packed is not None
+    past = fresh.at(SEED)
+    assert past is not None
+    assert past.cells.packed is None  # packing it would read the whole catalog for one read
+
+
+def test_every_kind_of_write_patches_the_packed_cells(
+    client: TestClient, store: SnapshotStore, h: Headers
+) -> None:
+    first = store.current()
+    assert first.cells.packed is not None
+
+    def write(method: str, path: str, body: dict[str, Any] | None = None) -> Snapshot:
+        revision = store.current().revision
+        response = client.request(method, path, json=body, headers=h(rev=revision))
+        assert response.status_code in (200, 201), response.text
+        with statements(store.engine) as seen:
+            snap = store.current()
+        assert snap.revision == revision + 1
+        assert snap.cells.packed is not None
+        cell_reads = [q for q in seen if "FROM cell_version" in q]
+        assert len(cell_reads) == 1, cell_reads  # what the write changed, not the catalog
+        assert "valid_from BETWEEN" in cell_reads[0]
+        assert_same_answers(snap.cells, by_index(store, snap.revision))
+        for t in snap.techniques:  # the column written from packed codes, against the model
+            for support in ([], [Support.unknown], [Support.yes, Support.partial]):
+                model = catalog.technique_column(snap, t, support).model_dump_json().encode()
+                assert catalog.technique_column_json(snap, t, support) == model, (t, support)
+        return snap
+
+    odd = 'a "note" \\ with é and 🙂'
+    changed = write("PUT", "/v1/matrix/qa-tasks/lora", {"support": "no", "note": odd})
+    assert changed.cells.get("qa-tasks", "lora").note == odd  # type: ignore[union-attr]
+    write("PUT", "/v1/matrix/qa-tasks/lora", {"support": "yes", "note": "", "sources": []})
+    write("PUT", "/v1/matrix/qa-tasks/dora", {"support": "partial", "sources": ["https://x.y/ü"]})
+    write("PATCH", "/v1/matrix", {"cells": [
+        {"scenario": sc, "technique": t, "support": "unknown", "note": "bulk"}
+        for sc in ("qa-tasks", "nlp-tasks") for t in ("lora", "zero-3")
+    ]})  # fmt: skip
+    # A new technique gets a new column; its cells a place in every row they are written to.
+    write("POST", "/v1/techniques", {"id": "galore", "name": "GaLore", "category": "other"})
+    added = write("PUT", "/v1/matrix/qa-tasks/galore", {"support": "yes"})
+    assert added.cells.column("galore").keys() == {"qa-tasks"}
+    write("POST", "/v1/scenarios", {"id": "tiny-gpu", "title": "A tiny GPU", "kind": "task"})
+    write("PUT", "/v1/matrix/tiny-gpu/galore", {"support": "partial"})
+    # Retiring closes a technique's cells; a revert brings back what it removed.
+    retired = write("DELETE", "/v1/techniques/galore")
+    assert retired.cells.column("galore") == {}
+    assert retired.cells.get("qa-tasks", "galore") is None
+    restored = write("POST", f"/v1/revisions/{retired.revision}/revert")
+    assert restored.cells.get("tiny-gpu", "galore") is not None
+    # A revert that removes a cell written before: the cell reads as never set again.
+    removed = write("POST", f"/v1/revisions/{added.revision}/revert")
+    assert removed.cells.get("qa-tasks", "galore") is None
+    # The revisions packed earlier still read as they did (their rows were not changed).
+    assert_same_answers(first.cells, by_index(store, first.revision))
+    assert changed.cells.get("qa-tasks", "lora").note == odd  # type: ignore[union-attr]
+
+
+def test_packed_cells_give_the_collector_a_few_objects_a_row(store: SnapshotStore) -> None:
+    # A full collection walks every tracked object: a row's cells must not be among them. Per
+    # row there are two (the row, its array of revisions, which refers to nothing).
+    packed = SnapshotStore(store.engine, hold_limit=0, pack_limit=10_000).current().cells.packed
+    assert packed is not None
+    assert any(row.notes for row in packed.rows.values())
+    for row in packed.rows.values():
+        assert not any(gc.is_tracked(part) for part in (row.codes, row.notes, row.sources))
+        assert gc.get_referents(row.since) == [type(row.since)]  # its type, not its items
