@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from service.db import current_revision
+from service.db import current_revision, json_text
 from service.errors import InvalidInput, PreconditionFailed
 from service.models import (
     CellVersion,
@@ -53,6 +53,36 @@ class WriteContext:
 
 
 _CELL_FIELDS = frozenset(("support", "note", "sources"))
+
+
+_CELL_COLUMNS = ("scenario_id", "technique_id", "valid_from", "support", "note", "sources")
+
+
+_POSTGRES_CELL_INSERT = (
+    "INSERT INTO cell_version (scenario_id, technique_id, valid_from, support, note, sources) "
+    "SELECT s, t, %(valid_from)s, sup, n, src::jsonb FROM unnest("
+    "%(scenario_id)s::integer[], %(technique_id)s::integer[], %(support)s::text[], "
+    "%(note)s::text[], %(sources)s::text[]) AS rows (s, t, sup, n, src)"
+)
+"""Every new cell version row at once, each column bound as one array (psycopg's pyformat)."""
+
+
+def _sqlite_cell_insert(dialect: sa.Dialect) -> str | None:
+    """The INSERT of one cell version row with positional parameters in `_CELL_COLUMNS`' order
+    (the sources as JSON text), compiled for SQLite; None for another database."""
+    if dialect.name != "sqlite":
+        return None
+    if not _SQLITE_INSERT:
+        values: dict[str, Any] = {name: sa.bindparam(name) for name in _CELL_COLUMNS}
+        compiled = CELL_VERSIONS.insert().values(values).compile(dialect=dialect)
+        if tuple(compiled.positiontup or ()) != _CELL_COLUMNS:
+            raise RuntimeError(f"unexpected parameter order {compiled.positiontup!r}")
+        _SQLITE_INSERT.append(str(compiled))
+    return _SQLITE_INSERT[0]
+
+
+_SQLITE_INSERT: list[str] = []
+"""`_sqlite_cell_insert`'s statement, once compiled."""
 
 
 def reject_unstorable_cells(rows: Sequence[tuple[int, int, dict[str, Any] | None]]) -> None:
@@ -249,13 +279,44 @@ class Writer:
                 .values(valid_to=self.number),
                 closing,
             )
-        inserts = [
-            {"scenario_id": s_key, "technique_id": t_key, "valid_from": self.number, **fields}
-            for s_key, t_key, fields in rows
-            if fields is not None
-        ]
-        if inserts:
-            self.conn.execute(CELL_VERSIONS.insert(), inserts)
+        written = [(s, t, fields) for s, t, fields in rows if fields is not None]
+        if written:
+            self._insert_cells(written)
+
+    def _insert_cells(self, rows: Sequence[tuple[int, int, dict[str, Any]]]) -> None:
+        """The new version rows, in one statement or one executemany of it: a bulk edit writes
+        tens of thousands, and binding each through SQLAlchemy's parameter processing costs as
+        much as the database's own work. PostgreSQL takes every row at once as arrays
+        (`unnest`); a driver executemany would send one statement a row. SQLite runs one
+        executemany of the INSERT compiled once. Another database gets SQLAlchemy's own."""
+        number, dialect = self.number, self.conn.dialect
+        if dialect.name == "postgresql":
+            self.conn.exec_driver_sql(
+                _POSTGRES_CELL_INSERT,
+                {
+                    "valid_from": number,
+                    "scenario_id": [s for s, _, _ in rows],
+                    "technique_id": [t for _, t, _ in rows],
+                    "support": [f["support"] for _, _, f in rows],
+                    "note": [f["note"] for _, _, f in rows],
+                    "sources": [json_text(f["sources"]) for _, _, f in rows],
+                },
+            )
+            return
+        sql = _sqlite_cell_insert(dialect)
+        if sql is None:
+            self.conn.execute(
+                CELL_VERSIONS.insert(),
+                [
+                    {"scenario_id": s, "technique_id": t, "valid_from": number, **f}
+                    for s, t, f in rows
+                ],
+            )
+            return
+        self.conn.exec_driver_sql(
+            sql,
+            [(s, t, number, f["support"], f["note"], json_text(f["sources"])) for s, t, f in rows],
+        )
 
     def put_pair(self, key_a: int, key_b: int, fields: dict[str, Any] | None) -> None:
         """Replace the fact about a pair; None removes it (the pair reads as unknown again)."""

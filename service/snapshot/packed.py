@@ -232,17 +232,25 @@ class PackedCells:
 
     def pick(self, keys: Iterable[CellKey]) -> dict[CellKey, CellData]:
         """These cells, by (scenario id, technique id), in display order; unknown or never-set
-        ones are absent."""
+        ones are absent. Read a row at a time (a bulk edit asks for whole rows at once)."""
+        by_row: dict[str, set[str]] = {}
+        for scenario, technique in keys:
+            by_row.setdefault(scenario, set()).add(technique)
         scenarios, techniques = self._scenarios, self._techniques
         rows, slots = self.rows, self.slots
         found: list[tuple[tuple[int, int], CellKey, CellData]] = []
-        for key in set(keys):
-            sc, t = scenarios.get(key[0]), techniques.get(key[1])
-            if sc is None or t is None:
+        for scenario, asked in by_row.items():
+            sc = scenarios.get(scenario)
+            row = rows.get(sc.key) if sc is not None else None
+            if sc is None or row is None:
                 continue
-            row, slot = rows.get(sc.key), slots.get(t.key)
-            if row is not None and slot is not None and slot < len(row.codes) and row.codes[slot]:
-                found.append(((sc.key, t.key), key, self._cell(sc, t, row, slot)))
+            codes, width = row.codes, len(row.codes)
+            for technique in asked:
+                t = techniques.get(technique)
+                slot = slots.get(t.key) if t is not None else None
+                if t is not None and slot is not None and slot < width and codes[slot]:
+                    cell = self._cell(sc, t, row, slot)
+                    found.append(((sc.key, t.key), (scenario, technique), cell))
         found.sort(key=itemgetter(0))
         return {key: cell for _, key, cell in found}
 
