@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -300,17 +301,20 @@ def _cell_change(
 def apply_cells(w: Writer, edits: Sequence[CellEdit]) -> None:
     """Apply bulk edits; any unknown id or duplicate fails the whole write with every bad row.
 
-    The current cells are read one query per 450 rows touched, keeping only the cells edited,
-    and the new version rows are written in two batched statements, so a bulk edit costs about
-    what it changes.
+    The current cells are read one query per 450 rows touched (from memory when the snapshot
+    packs them), keeping only the cells edited, and the versions are closed and written in two
+    batched statements, so a bulk edit costs about what it changes.
     """
     snap = w.snap
     errors: list[RowError] = []
     resolved: list[tuple[CellEdit, str, TechniqueData]] = []
     seen: dict[tuple[str, str], int] = {}
+    # A body names few scenarios and techniques many times over: each spelling looked up once.
+    find_scenario = functools.cache(snap.find_scenario)
+    find_technique = functools.cache(snap.find_technique)
     for edit in edits:
-        sc = snap.find_scenario(edit.scenario)
-        t = snap.find_technique(edit.technique)
+        sc = find_scenario(edit.scenario)
+        t = find_technique(edit.technique)
         if sc is None:
             errors.append(_unknown(edit.row, "scenario", edit.scenario, list(snap.scenarios)))
         if t is None:
