@@ -393,7 +393,9 @@ def test_rows_and_columns_are_the_bytes_their_models_serialize_to(
     assert snap.cells.in_memory == (cells == "held")
     filters: list[list[Support]] = [[], [Support.partial], [Support.yes, Support.no]]
     for support in filters:
-        params = [("support", str(level)) for level in support]
+        params: list[tuple[str, str | int | float | bool | None]] = [
+            ("support", str(level)) for level in support
+        ]
         for sc in snap.scenarios:
             response = client.get(f"/v1/scenarios/{sc}/techniques", params=params)
             model = catalog.scenario_row(snap, sc, support)
