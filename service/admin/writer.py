@@ -67,11 +67,9 @@ _POSTGRES_CELL_INSERT = (
 """Every new cell version row at once, each column bound as one array (psycopg's pyformat)."""
 
 
-def _sqlite_cell_insert(dialect: sa.Dialect) -> str | None:
+def _sqlite_cell_insert(dialect: sa.Dialect) -> str:
     """The INSERT of one cell version row with positional parameters in `_CELL_COLUMNS`' order
-    (the sources as JSON text), compiled for SQLite; None for another database."""
-    if dialect.name != "sqlite":
-        return None
+    (the sources as JSON text), compiled once for SQLite."""
     if not _SQLITE_INSERT:
         values: dict[str, Any] = {name: sa.bindparam(name) for name in _CELL_COLUMNS}
         compiled = CELL_VERSIONS.insert().values(values).compile(dialect=dialect)
@@ -287,8 +285,8 @@ class Writer:
         """The new version rows, in one statement or one executemany of it: a bulk edit writes
         tens of thousands, and binding each through SQLAlchemy's parameter processing costs as
         much as the database's own work. PostgreSQL takes every row at once as arrays
-        (`unnest`); a driver executemany would send one statement a row. SQLite runs one
-        executemany of the INSERT compiled once. Another database gets SQLAlchemy's own."""
+        (`unnest`); a driver executemany would send one statement a row. SQLite (the only other
+        database the service runs on) runs one executemany of the INSERT compiled once."""
         number, dialect = self.number, self.conn.dialect
         if dialect.name == "postgresql":
             self.conn.exec_driver_sql(
@@ -303,18 +301,8 @@ class Writer:
                 },
             )
             return
-        sql = _sqlite_cell_insert(dialect)
-        if sql is None:
-            self.conn.execute(
-                CELL_VERSIONS.insert(),
-                [
-                    {"scenario_id": s, "technique_id": t, "valid_from": number, **f}
-                    for s, t, f in rows
-                ],
-            )
-            return
         self.conn.exec_driver_sql(
-            sql,
+            _sqlite_cell_insert(dialect),
             [(s, t, number, f["support"], f["note"], json_text(f["sources"])) for s, t, f in rows],
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -12,7 +13,7 @@ from service.catalog import schemas as s
 from service.catalog.fit import FitQuestion
 from service.errors import NotAcceptable
 from service.estimates import Profile
-from service.snapshot import Section
+from service.snapshot import Section, Snapshot
 from service.vocabulary import Support
 from service.web.auth import reader
 from service.web.deps import (
@@ -114,6 +115,19 @@ async def get_technique(
     )
 
 
+async def _line(
+    snap: Snapshot,
+    response: Response,
+    write: Callable[[Snapshot, str, list[Support]], bytes],
+    value: str,
+    support: list[Support],
+) -> Response:
+    """The answer of a row or a column: the JSON `write` makes of the one named `value` (it
+    reads cells through `get`, `row` and `column` only)."""
+    body = await run_read(snap, lambda: write(snap, value, support), lines=True)
+    return json_answer(body, response)
+
+
 @router.get(
     "/techniques/{technique_id}/scenarios",
     response_model=s.TechniqueScenarios,
@@ -123,10 +137,7 @@ async def list_technique_scenarios(
     snap: SnapshotDep, response: Response, technique_id: TechniqueId, support: SupportFilter = []
 ) -> Response:
     """List the scenarios one technique suits (its matrix column)."""
-    body = await run_read(
-        snap, lambda: service.technique_column_json(snap, technique_id, support), lines=True
-    )
-    return json_answer(body, response)
+    return await _line(snap, response, service.technique_column_json, technique_id, support)
 
 
 @router.get(
@@ -171,10 +182,7 @@ async def list_scenario_techniques(
     snap: SnapshotDep, response: Response, scenario_id: ScenarioId, support: SupportFilter = []
 ) -> Response:
     """List the techniques for one scenario (its matrix row)."""
-    body = await run_read(
-        snap, lambda: service.scenario_row_json(snap, scenario_id, support), lines=True
-    )
-    return json_answer(body, response)
+    return await _line(snap, response, service.scenario_row_json, scenario_id, support)
 
 
 @router.get(

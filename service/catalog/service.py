@@ -318,6 +318,12 @@ _CODE_ENDS = [(_LEVELS.get(level) or _LEVELS["unknown"]) + _PLAIN for level in L
 """The end of an item without note or sources, by packed support code (0: never set)."""
 
 
+def _rich_end(level: str, note: str, sources: tuple[str, ...]) -> bytes:
+    """The end of an item with a note or sources, after its head."""
+    notes = b',"note":' + to_json(note) + b',"sources":' + to_json(sources) + b"}"
+    return (_LEVELS.get(level) or to_json(level)) + notes
+
+
 def _packed_list_json(
     head: dict[str, Any],
     codes: bytes,
@@ -329,9 +335,7 @@ def _packed_list_json(
     by `map` over the codes, in C, and the few with a note or sources then replaced."""
     items = list(map(bytes.__add__, item_heads, map(_CODE_ENDS.__getitem__, codes)))
     for i, (note, sources) in rich.items():
-        level = _LEVELS[LEVELS[codes[i]]]
-        rest = b'"note":' + to_json(note) + b',"sources":' + to_json(sources) + b"}"
-        items[i] = item_heads[i] + level + b"," + rest
+        items[i] = item_heads[i] + _rich_end(LEVELS[codes[i]], note, sources)
     if support:
         wanted = {str(level) for level in support}
         keep = [c for c, level in enumerate(LEVELS) if (level or "unknown") in wanted]
@@ -356,8 +360,7 @@ def _list_json(
         if wanted and level not in wanted:
             continue
         if note or sources:
-            rest = b'"note":' + to_json(note) + b',"sources":' + to_json(sources) + b"}"
-            items.append(item_heads[key] + to_json(level) + b"," + rest)
+            items.append(item_heads[key] + _rich_end(level, note, sources))
         else:
             items.append(item_heads[key] + (_LEVELS.get(level) or to_json(level)) + _PLAIN)
     return to_json(head)[:-1] + b',"items":[' + b",".join(items) + b"]}"

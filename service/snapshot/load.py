@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -209,22 +209,28 @@ def _size_upto(conn: sa.Connection, revision: int, limit: int) -> tuple[int, int
     return int(count), int(chars)
 
 
+def _changed_cell_rows(
+    conn: sa.Connection, index: CellIndex, after: int, limit: int | None = None
+) -> Sequence[Any]:
+    """The cell version rows that the revisions after `after` up to `index.revision` wrote or
+    closed (at most `limit`), as `index.statement()` selects them plus `valid_to`."""
+    cv, upto = _CELL_VERSIONS, index.revision
+    statement = sa.select(*index.statement().selected_columns, cv.c.valid_to).where(
+        sa.or_(cv.c.valid_from.between(after + 1, upto), cv.c.valid_to.between(after + 1, upto))
+    )
+    return conn.execute(statement if limit is None else statement.limit(limit)).all()
+
+
 def _patched_cells(
     conn: sa.Connection, index: CellIndex, held: HeldCells, after: int, limit: int
 ) -> tuple[dict[CellKey, CellData], bool] | None:
     """The cells of `held` (valid at `after`) with those that the revisions up to
     `index.revision` wrote or closed read again, and whether there were any; None when more
     rows changed than patching is worth (or there would be more than `limit` cells)."""
-    cv, upto = _CELL_VERSIONS, index.revision
+    upto = index.revision
     # A cell is at most two rows per revision that touches it (the one closed, the one written).
     most = 2 * limit + 1
-    rows = conn.execute(
-        sa.select(*index.statement().selected_columns, cv.c.valid_to)
-        .where(
-            sa.or_(cv.c.valid_from.between(after + 1, upto), cv.c.valid_to.between(after + 1, upto))
-        )
-        .limit(most + 1)
-    ).all()
+    rows = _changed_cell_rows(conn, index, after, most + 1)
     if len(rows) > most:
         return None
     if not rows:
@@ -300,15 +306,8 @@ def _packed_cells(
     techniques, scenarios = index.techniques, index.scenarios
     earlier = previous.cells.packed if previous is not None else None
     if previous is not None and earlier is not None:
-        cv, after, upto = _CELL_VERSIONS, previous.revision, index.revision
-        rows = conn.execute(
-            sa.select(*index.statement().selected_columns, cv.c.valid_to).where(
-                sa.or_(
-                    cv.c.valid_from.between(after + 1, upto), cv.c.valid_to.between(after + 1, upto)
-                )
-            )
-        ).all()
-        patched = patch(earlier, rows, upto, techniques, scenarios)
+        rows = _changed_cell_rows(conn, index, previous.revision)
+        patched = patch(earlier, rows, index.revision, techniques, scenarios)
         return (patched if len(patched) <= limit else None), not rows
     if not newest:
         return None, False

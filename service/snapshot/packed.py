@@ -119,7 +119,7 @@ class PackedCells:
     reads from the database (`row`, `column` and `get` only; a cell never set is absent)."""
 
     __slots__ = (
-        "_by_position", "_ordered", "_scenarios", "_techniques", "count", "rows", "slots", "weight",
+        "_by_position", "_scenarios", "_techniques", "count", "rows", "slots", "weight",
     )  # fmt: skip
 
     def __init__(
@@ -136,7 +136,6 @@ class PackedCells:
         """Each technique's column slot, by technique key."""
         self._techniques = techniques
         self._scenarios = scenarios
-        self._ordered: list[tuple[str, PackedRow]] | None = None
         self._by_position: list[PackedRow | None] | None = None
         if sizes is None:
             sizes = (sum(r.count for r in rows.values()), sum(r.weight for r in rows.values()))
@@ -191,9 +190,8 @@ class PackedCells:
         # the tuple built by tuple.__new__ (CellData's own __new__ is a Python function).
         new, levels, decoded, t_id = tuple.__new__, LEVELS, _decoded_sources, t.id
         found: dict[str, CellData] = {}
-        for s_id, row in self._in_order():
-            codes = row.codes
-            if slot < len(codes) and (code := codes[slot]):
+        for s_id, row in zip(self._scenarios, self._aligned(), strict=True):
+            if row is not None and slot < len(codes := row.codes) and (code := codes[slot]):
                 sources = row.sources.get(slot)
                 found[s_id] = new(CellData, (
                     s_id, t_id, levels[code], row.notes.get(slot, ""),
@@ -253,16 +251,6 @@ class PackedCells:
                     found.append(((sc.key, t.key), (scenario, technique), cell))
         found.sort(key=itemgetter(0))
         return {key: cell for _, key, cell in found}
-
-    def _in_order(self) -> list[tuple[str, PackedRow]]:
-        """(scenario id, row) of every scenario with a row, in display order; built on first
-        use (two threads building it at once build the same list)."""
-        ordered = self._ordered
-        if ordered is None:
-            rows = self.rows
-            ordered = [(sc.id, rows[sc.key]) for sc in self._scenarios.values() if sc.key in rows]
-            self._ordered = ordered
-        return ordered
 
 
 def pack(
