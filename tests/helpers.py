@@ -1,16 +1,19 @@
-"""Helpers for write tests: keys, write headers, audit rows."""
+"""Helpers for write tests: keys, write headers, audit rows; the app's snapshot store, and the
+statements a block runs."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from service import keys
+from service.snapshot import SnapshotStore
 from service.vocabulary import Scope
 from service.web.fastpath import FastReads
 
@@ -71,3 +74,25 @@ def run(coroutine: Coroutine[Any, Any, _T]) -> _T:
     sync API) keeps an event loop running in the main thread, where asyncio.run refuses."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+def store_of(client: TestClient) -> SnapshotStore:
+    """The app's snapshot store."""
+    store: SnapshotStore = client.app.state.store  # type: ignore[attr-defined]
+    return store
+
+
+@contextmanager
+def statements(engine: sa.Engine, table: str = "cell_version") -> Iterator[list[str]]:
+    """The SQL statements on `table` run inside the block."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if table in statement:
+            seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)

@@ -8,8 +8,7 @@ chunked and streamed output with the whole, never by timing (bench/scale.py meas
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -22,13 +21,13 @@ from service.catalog import schemas as catalog_schemas
 from service.catalog import service as catalog
 from service.compat import schemas as compat_schemas
 from service.compat import service as compat
-from service.snapshot import Snapshot, SnapshotStore
+from service.snapshot import Snapshot
 from service.snapshot import cells as snapshot_cells
 from service.snapshot import data as snapshot_data
 from service.snapshot import load as snapshot_load
 from service.vocabulary import Support
 from service.web import routing
-from tests.helpers import Headers
+from tests.helpers import Headers, statements, store_of
 from tests.published import CURRENT, SEED
 
 MATRIX_TARGETS = [
@@ -45,11 +44,6 @@ MATRIX_TARGETS = [
 ]
 
 
-def store_of(client: TestClient) -> SnapshotStore:
-    store: SnapshotStore = client.app.state.store  # type: ignore[attr-defined]
-    return store
-
-
 @pytest.fixture(autouse=True)
 def cells_by_index(client: TestClient) -> None:
     """These tests are about reading cells through the database's indexes, as a large catalog
@@ -59,21 +53,9 @@ def cells_by_index(client: TestClient) -> None:
     store_of(client).pack_limit = 0
 
 
-@contextmanager
-def cell_queries(client: TestClient) -> Iterator[list[str]]:
+def cell_queries(client: TestClient) -> AbstractContextManager[list[str]]:
     """The statements on cell_version run inside the block (an executemany counts once)."""
-    engine = store_of(client).engine
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "cell_version" in statement:
-            seen.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
+    return statements(store_of(client).engine)
 
 
 def bodies(client: TestClient) -> dict[str, tuple[int, bytes]]:

@@ -3,40 +3,16 @@ stay right across writes by reading only what a write changed, and cost no query
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from service.snapshot import Snapshot, SnapshotStore
 from service.snapshot import held as snapshot_held
 from service.snapshot.cells import CellIndex
-from tests.helpers import Headers
+from tests.helpers import Headers, statements, store_of
 from tests.published import CURRENT, SEED
-
-
-def store_of(client: TestClient) -> SnapshotStore:
-    store: SnapshotStore = client.app.state.store  # type: ignore[attr-defined]
-    return store
-
-
-@contextmanager
-def statements(engine: sa.Engine, table: str = "cell_version") -> Iterator[list[str]]:
-    """The SQL statements on `table` run inside the block."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if table in statement:
-            seen.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 def by_index(store: SnapshotStore, revision: int) -> CellIndex:

@@ -14,9 +14,8 @@ from service.catalog import service as catalog
 from service.snapshot import Snapshot, SnapshotStore
 from service.snapshot.cells import CellIndex
 from service.vocabulary import Support
-from tests.helpers import Headers
+from tests.helpers import Headers, statements, store_of
 from tests.published import CURRENT, SEED
-from tests.snapshot.test_held import statements, store_of
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from service.snapshot import SnapshotStore
-from tests.helpers import Headers
+from tests.helpers import Headers, statements
 from tests.published import CURRENT, SEED
-from tests.snapshot.test_held import statements
 
 
 def store_of(client: TestClient) -> SnapshotStore:
