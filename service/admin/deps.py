@@ -122,6 +122,8 @@ class WriteRunner:
                 written = Written(created or current, created, False, writer.changes)
         # Committed: the audit row above is in, so the middleware must not add another.
         state.audited = not self.dry_run
+        if written.created_revision is not None and writer.cells_only:
+            store.follow(snap, written.created_revision, writer.cell_rows)
         if location is not None and written.created_revision is not None:
             self.response.headers["Location"] = location(written)
         self.response.headers["ETag"] = etag_for(written.revision)

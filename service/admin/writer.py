@@ -30,7 +30,7 @@ from service.models import (
     TechniqueVersion,
     table_of,
 )
-from service.snapshot import ScenarioData, Snapshot, TechniqueData
+from service.snapshot import CellRow, ScenarioData, Snapshot, TechniqueData
 from service.wire import first_unstorable, unstorable
 
 REVISIONS = table_of(Revision)
@@ -55,32 +55,20 @@ class WriteContext:
 _CELL_FIELDS = frozenset(("support", "note", "sources"))
 
 
-_CELL_COLUMNS = ("scenario_id", "technique_id", "valid_from", "support", "note", "sources")
-
-
 _POSTGRES_CELL_INSERT = (
     "INSERT INTO cell_version (scenario_id, technique_id, valid_from, support, note, sources) "
     "SELECT s, t, %(valid_from)s, sup, n, src::jsonb FROM unnest("
-    "%(scenario_id)s::integer[], %(technique_id)s::integer[], %(support)s::text[], "
-    "%(note)s::text[], %(sources)s::text[]) AS rows (s, t, sup, n, src)"
+    "%(scenario_id)b::integer[], %(technique_id)b::integer[], %(support)b::text[], "
+    "%(note)b::text[], %(sources)b::text[]) AS rows (s, t, sup, n, src)"
 )
-"""Every new cell version row at once, each column bound as one array (psycopg's pyformat)."""
+"""Every new cell version row at once, each column bound as one array in PostgreSQL's binary
+format (psycopg's `%(name)b`: the server reads 15,000-element arrays faster than as text)."""
 
-
-def _sqlite_cell_insert(dialect: sa.Dialect) -> str:
-    """The INSERT of one cell version row with positional parameters in `_CELL_COLUMNS`' order
-    (the sources as JSON text), compiled once for SQLite."""
-    if not _SQLITE_INSERT:
-        values: dict[str, Any] = {name: sa.bindparam(name) for name in _CELL_COLUMNS}
-        compiled = CELL_VERSIONS.insert().values(values).compile(dialect=dialect)
-        if tuple(compiled.positiontup or ()) != _CELL_COLUMNS:
-            raise RuntimeError(f"unexpected parameter order {compiled.positiontup!r}")
-        _SQLITE_INSERT.append(str(compiled))
-    return _SQLITE_INSERT[0]
-
-
-_SQLITE_INSERT: list[str] = []
-"""`_sqlite_cell_insert`'s statement, once compiled."""
+_SQLITE_CELL_INSERT = (
+    "INSERT INTO cell_version (scenario_id, technique_id, support, note, sources, valid_from) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+"""One new cell version row, its parameters in `CellRow`'s order (the sources as JSON text)."""
 
 
 def reject_unstorable_cells(rows: Sequence[tuple[int, int, dict[str, Any] | None]]) -> None:
@@ -151,6 +139,12 @@ class Writer:
         self.changes: list[dict[str, Any]] = []
         self.technique_keys = {t.id: t.key for t in snap.techniques.values()}
         self.scenario_keys = {sc.id: sc.key for sc in snap.scenarios.values()}
+        self.cell_rows: list[CellRow] = []
+        """The cell version rows this revision wrote or closed (`put_cells`), as the snapshot's
+        patch takes them: with `cells_only`, exactly what the revision changed."""
+        self.cells_only = True
+        """False once anything but cells was written (every write method but `put_cells` says
+        so): the snapshot of the revision must then be read back from the database."""
 
     @property
     def conn(self) -> sa.Connection:
@@ -200,12 +194,14 @@ class Writer:
     # -- version rows -------------------------------------------------------------------
 
     def _close(self, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
+        self.cells_only = False
         result = self.conn.execute(
             table.update().where(*where, table.c.valid_to.is_(None)).values(valid_to=self.number)
         )
         return int(result.rowcount)
 
     def new_entity(self, table: sa.Table) -> int:
+        self.cells_only = False
         result = self.conn.execute(
             table.insert().values(created_in=self.number).returning(table.c.id)
         )
@@ -214,6 +210,7 @@ class Writer:
     def put_technique(self, key: int, slug: str, fields: dict[str, Any], *, replace: bool) -> None:
         """Write the version row of technique `key` (closing the current one when `replace`)."""
         reject_unstorable(fields, "body")
+        self.cells_only = False
         if replace:
             self._close(TECHNIQUE_VERSIONS, TECHNIQUE_VERSIONS.c.technique_id == key)
         parent = fields["parent"]
@@ -239,6 +236,7 @@ class Writer:
 
     def put_scenario(self, key: int, slug: str, fields: dict[str, Any], *, replace: bool) -> None:
         reject_unstorable(fields, "body")
+        self.cells_only = False
         if replace:
             self._close(SCENARIO_VERSIONS, SCENARIO_VERSIONS.c.scenario_id == key)
         self.conn.execute(
@@ -260,7 +258,8 @@ class Writer:
         """Replace many cells' content (None removes a cell) in two batched statements.
 
         `absent` names cells (scenario key, technique key) known to have no current version
-        (read in this transaction): there is nothing of theirs to close.
+        (read in this transaction): there is nothing of theirs to close. The rows closed and
+        written are added to `cell_rows`.
         """
         if not rows:
             return
@@ -277,38 +276,44 @@ class Writer:
                 .values(valid_to=self.number),
                 closing,
             )
-        written = [(s, t, fields) for s, t, fields in rows if fields is not None]
-        if written:
-            self._insert_cells(written)
+        number = self.number
+        closed = [(s, t, None, None, None, 0, number) for s, t, fields in rows if fields is None]
+        opened = [
+            (s, t, f["support"], f["note"], json_text(f["sources"]), number, None)
+            for s, t, f in rows
+            if f is not None
+        ]
+        if opened:
+            self._insert_cells(opened)
+        self.cell_rows += closed
+        self.cell_rows += opened
 
-    def _insert_cells(self, rows: Sequence[tuple[int, int, dict[str, Any]]]) -> None:
-        """The new version rows, in one statement or one executemany of it: a bulk edit writes
-        tens of thousands, and binding each through SQLAlchemy's parameter processing costs as
-        much as the database's own work. PostgreSQL takes every row at once as arrays
-        (`unnest`); a driver executemany would send one statement a row. SQLite (the only other
-        database the service runs on) runs one executemany of the INSERT compiled once."""
-        number, dialect = self.number, self.conn.dialect
-        if dialect.name == "postgresql":
+    def _insert_cells(self, rows: Sequence[CellRow]) -> None:
+        """The new version rows (as `cell_rows` holds them), in one statement or one
+        executemany of it: a bulk edit writes tens of thousands, and binding each through
+        SQLAlchemy's parameter processing costs as much as the database's own work. PostgreSQL
+        takes every row at once as arrays (`unnest`); a driver executemany would send one
+        statement a row. SQLite (the only other database the service runs on) runs one
+        executemany of a plain INSERT."""
+        if self.conn.dialect.name == "postgresql":
             self.conn.exec_driver_sql(
                 _POSTGRES_CELL_INSERT,
                 {
-                    "valid_from": number,
-                    "scenario_id": [s for s, _, _ in rows],
-                    "technique_id": [t for _, t, _ in rows],
-                    "support": [f["support"] for _, _, f in rows],
-                    "note": [f["note"] for _, _, f in rows],
-                    "sources": [json_text(f["sources"]) for _, _, f in rows],
+                    "valid_from": self.number,
+                    "scenario_id": [row[0] for row in rows],
+                    "technique_id": [row[1] for row in rows],
+                    "support": [row[2] for row in rows],
+                    "note": [row[3] for row in rows],
+                    "sources": [row[4] for row in rows],
                 },
             )
             return
-        self.conn.exec_driver_sql(
-            _sqlite_cell_insert(dialect),
-            [(s, t, number, f["support"], f["note"], json_text(f["sources"])) for s, t, f in rows],
-        )
+        self.conn.exec_driver_sql(_SQLITE_CELL_INSERT, [row[:6] for row in rows])
 
     def put_pair(self, key_a: int, key_b: int, fields: dict[str, Any] | None) -> None:
         """Replace the fact about a pair; None removes it (the pair reads as unknown again)."""
         reject_unstorable(fields, "body")
+        self.cells_only = False
         low, high = min(key_a, key_b), max(key_a, key_b)
         self._close(PAIR_VERSIONS, PAIR_VERSIONS.c.low_id == low, PAIR_VERSIONS.c.high_id == high)
         if fields is not None:
@@ -322,6 +327,7 @@ class Writer:
         """Write the version row of model, hardware, platform or offering `slug` (closing the
         current one when `replace`); `data` is its stored JSON, without `id`."""
         reject_unstorable(data, "body")
+        self.cells_only = False
         if replace:
             self.retire_entity(kind, slug)
         self.conn.execute(

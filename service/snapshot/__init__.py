@@ -15,6 +15,7 @@ from service.snapshot.cells import CellIndex
 from service.snapshot.data import (
     CellData,
     CellKey,
+    CellRow,
     Changed,
     EntityData,
     PairData,
@@ -37,6 +38,7 @@ __all__ = [
     "CellData",
     "CellIndex",
     "CellKey",
+    "CellRow",
     "Changed",
     "EntityData",
     "HeldCells",

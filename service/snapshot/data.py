@@ -96,6 +96,11 @@ def pair_key(a: str, b: str) -> tuple[str, str]:
 CellKey = tuple[str, str]
 """(scenario id, technique id)."""
 
+CellRow = tuple[int, int, str | None, str | None, Any, int, int | None]
+"""A cell version row as `CellIndex.statement` selects it, plus `valid_to`: scenario key,
+technique key, support, note, sources (JSON text; a list as PostgreSQL's JSONB reads), valid
+from, valid to. A closed row's content may be None: only its keys and `valid_to` matter."""
+
 
 @functools.lru_cache(maxsize=4096)
 def _decoded_sources(text: str) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from service.snapshot.cells import CellIndex, valid_at
 from service.snapshot.data import (
     CellData,
     CellKey,
+    CellRow,
     Changed,
     EntityData,
     PairData,
@@ -383,4 +384,44 @@ def load_snapshot(
         entities=entities,
         changed=changed,
         **shared,
+    )
+
+
+def followed_snapshot(
+    engine: Engine,
+    previous: Snapshot,
+    revision: int,
+    rows: Sequence[CellRow],
+    hold_limit: int = HOLD_LIMIT,
+    pack_limit: int = 0,
+) -> Snapshot | None:
+    """The snapshot of `revision`, which the caller committed on top of `previous` by writing
+    these cell version rows and nothing else, built without reading it back: `previous`'s
+    techniques, scenarios, pairs and models, and its packed cells patched with `rows` (the very
+    rows `load_snapshot` would read for the patch).
+
+    None when `previous` does not pack its cells, is not the revision just before, or the
+    cells written would take the revision out of packing (past `pack_limit`, or down to what
+    `hold_limit` holds): `load_snapshot` then decides as for any revision.
+    """
+    earlier = previous.cells.packed
+    if earlier is None or revision != previous.revision + 1:
+        return None
+    techniques, scenarios = previous.techniques, previous.scenarios
+    packed = patch(earlier, rows, revision, techniques, scenarios)
+    if not hold_limit < len(packed) <= pack_limit:
+        return None
+    cells = CellIndex(engine, revision, techniques, scenarios)
+    cells.packed = packed
+    return Snapshot(
+        revision=revision,
+        techniques=techniques,
+        scenarios=scenarios,
+        cells=cells,
+        pairs=previous.pairs,
+        entities=previous.entities,
+        technique_lookup=previous.technique_lookup,
+        scenario_lookup=previous.scenario_lookup,
+        entity_cache=previous.entity_cache,
+        changed=Changed(previous.revision, frozenset({Section.CELLS} if rows else ())),
     )

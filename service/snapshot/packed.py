@@ -9,8 +9,11 @@ table, which the database answers in tens of milliseconds, and this in a few.
 
 Only the newest revision is packed, when it is loaded as the newest; the next one is patched
 from it by reading the cells the revisions between wrote or closed, so a write costs what it
-changed. Rows are never changed once built: a patched revision shares every row it did not
-touch with the one it was patched from. `at=` reads of older revisions read the database.
+changed (or, in the process that wrote only cells, with the rows it wrote: no read at all, see
+`SnapshotStore.follow`).
+
+Rows are never changed once built: a patched revision shares every row it did not touch with
+the one it was patched from. `at=` reads of older revisions read the database.
 Matrix-wide reads (`select`) read the database too: they return as much as they read. `pick`
 (the cells a bulk edit touches) reads the packed rows.
 """

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 
 from sqlalchemy.engine import Connection, Engine
 
 from service.db import current_revision
-from service.snapshot.data import Snapshot
+from service.snapshot.data import CellRow, Snapshot
 from service.snapshot.held import HOLD_LIMIT
-from service.snapshot.load import load_snapshot
+from service.snapshot.load import followed_snapshot, load_snapshot
 
 PAST_BYTES = 64 * 1024 * 1024
 """Approximate bytes (held cells and prepared documents, `Snapshot.weight`) that past
@@ -110,6 +111,26 @@ class SnapshotStore:
             with self._lock:
                 self._keep(snapshot)
             return snapshot
+
+    def follow(self, previous: Snapshot, revision: int, rows: Sequence[CellRow]) -> bool:
+        """Keep the snapshot of `revision`, just committed by this process on top of
+        `previous` by writing these cell version rows and nothing else, built from them
+        (`followed_snapshot`) rather than read back: a bulk edit's next read, or next write,
+        does not re-read the tens of thousands of rows it wrote. Other processes read the
+        revision from the database as usual. True when kept; False when the revision is loaded
+        already, something newer is, or it must be loaded (see `followed_snapshot`)."""
+        with self._loading:
+            latest = self._latest
+            if self.ready(revision) is not None or (latest and latest.revision > revision):
+                return False
+            snapshot = followed_snapshot(
+                self.engine, previous, revision, rows, self.hold_limit, self.pack_limit
+            )
+            if snapshot is None:
+                return False
+            with self._lock:
+                self._keep(snapshot)
+            return True
 
     def _keep(self, snapshot: Snapshot) -> None:
         """Remember a loaded snapshot (the lock held): as the newest when it is newer than the

@@ -11,8 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.catalog import service as catalog
-from service.snapshot import Snapshot, SnapshotStore
+from service.snapshot import CellData, Changed, Section, Snapshot, SnapshotStore
 from service.snapshot.cells import CellIndex
+from service.snapshot.load import followed_snapshot
 from service.vocabulary import Support
 from tests.helpers import Headers, statements, store_of
 from tests.published import CURRENT, SEED
@@ -102,7 +103,9 @@ def test_every_kind_of_write_patches_the_packed_cells(
     first = store.current()
     assert first.cells.packed is not None
 
-    def write(method: str, path: str, body: dict[str, Any] | None = None) -> Snapshot:
+    def write(
+        method: str, path: str, body: dict[str, Any] | None = None, *, cells_only: bool = False
+    ) -> Snapshot:
         revision = store.current().revision
         response = client.request(method, path, json=body, headers=h(rev=revision))
         assert response.status_code in (200, 201), response.text
@@ -111,9 +114,23 @@ def test_every_kind_of_write_patches_the_packed_cells(
         assert snap.revision == revision + 1
         assert snap.cells.packed is not None
         cell_reads = [q for q in seen if "FROM cell_version" in q]
-        assert len(cell_reads) == 1, cell_reads  # what the write changed, not the catalog
-        assert "valid_from BETWEEN" in cell_reads[0]
+        if cells_only:
+            # Built from the rows the write itself wrote (`SnapshotStore.follow`): none read.
+            assert cell_reads == []
+            assert snap.changed == Changed(revision, frozenset({Section.CELLS}))
+        else:
+            assert len(cell_reads) == 1, cell_reads  # what the write changed, not the catalog
+            assert "valid_from BETWEEN" in cell_reads[0]
         assert_same_answers(snap.cells, by_index(store, snap.revision))
+        loaded = SnapshotStore(store.engine, hold_limit=0, pack_limit=10_000).current()
+        assert loaded.revision == snap.revision
+        for part in ("techniques", "scenarios", "pairs", "entities"):
+            assert getattr(snap, part) == getattr(loaded, part), part
+        assert (snap.technique_lookup, snap.scenario_lookup) == (
+            loaded.technique_lookup,
+            loaded.scenario_lookup,
+        )
+        assert_same_answers(snap.cells, loaded.cells)
         for t in snap.techniques:  # the column written from packed codes, against the model
             for support in ([], [Support.unknown], [Support.yes, Support.partial]):
                 model = catalog.technique_column(snap, t, support).model_dump_json().encode()
@@ -121,20 +138,24 @@ def test_every_kind_of_write_patches_the_packed_cells(
         return snap
 
     odd = 'a "note" \\ with é and 🙂'
-    changed = write("PUT", "/v1/matrix/qa-tasks/lora", {"support": "no", "note": odd})
+    changed = write(
+        "PUT", "/v1/matrix/qa-tasks/lora", {"support": "no", "note": odd}, cells_only=True
+    )
     assert changed.cells.get("qa-tasks", "lora").note == odd  # type: ignore[union-attr]
-    write("PUT", "/v1/matrix/qa-tasks/lora", {"support": "yes", "note": "", "sources": []})
-    write("PUT", "/v1/matrix/qa-tasks/dora", {"support": "partial", "sources": ["https://x.y/ü"]})
+    cell = {"support": "yes", "note": "", "sources": []}
+    write("PUT", "/v1/matrix/qa-tasks/lora", cell, cells_only=True)
+    cell = {"support": "partial", "sources": ["https://x.y/ü"]}
+    write("PUT", "/v1/matrix/qa-tasks/dora", cell, cells_only=True)
     write("PATCH", "/v1/matrix", {"cells": [
         {"scenario": sc, "technique": t, "support": "unknown", "note": "bulk"}
         for sc in ("qa-tasks", "nlp-tasks") for t in ("lora", "zero-3")
-    ]})  # fmt: skip
+    ]}, cells_only=True)  # fmt: skip
     # A new technique gets a new column; its cells a place in every row they are written to.
     write("POST", "/v1/techniques", {"id": "galore", "name": "GaLore", "category": "other"})
-    added = write("PUT", "/v1/matrix/qa-tasks/galore", {"support": "yes"})
+    added = write("PUT", "/v1/matrix/qa-tasks/galore", {"support": "yes"}, cells_only=True)
     assert added.cells.column("galore").keys() == {"qa-tasks"}
     write("POST", "/v1/scenarios", {"id": "tiny-gpu", "title": "A tiny GPU", "kind": "task"})
-    write("PUT", "/v1/matrix/tiny-gpu/galore", {"support": "partial"})
+    write("PUT", "/v1/matrix/tiny-gpu/galore", {"support": "partial"}, cells_only=True)
     # Retiring closes a technique's cells; a revert brings back what it removed.
     retired = write("DELETE", "/v1/techniques/galore")
     assert retired.cells.column("galore") == {}
@@ -142,7 +163,7 @@ def test_every_kind_of_write_patches_the_packed_cells(
     restored = write("POST", f"/v1/revisions/{retired.revision}/revert")
     assert restored.cells.get("tiny-gpu", "galore") is not None
     # A revert that removes a cell written before: the cell reads as never set again.
-    removed = write("POST", f"/v1/revisions/{added.revision}/revert")
+    removed = write("POST", f"/v1/revisions/{added.revision}/revert", cells_only=True)
     assert removed.cells.get("qa-tasks", "galore") is None
     # The revisions packed earlier still read as they did (their rows were not changed).
     assert_same_answers(first.cells, by_index(store, first.revision))
@@ -158,3 +179,54 @@ def test_packed_cells_give_the_collector_a_few_objects_a_row(store: SnapshotStor
     for row in packed.rows.values():
         assert not any(gc.is_tracked(part) for part in (row.codes, row.notes, row.sources))
         assert gc.get_referents(row.since) == [type(row.since)]  # its type, not its items
+
+
+def test_a_revision_follows_its_packed_predecessor_only_within_the_limits(
+    store: SnapshotStore,
+) -> None:
+    previous = SnapshotStore(store.engine, hold_limit=0, pack_limit=10_000).current()
+    packed = previous.cells.packed
+    assert packed is not None
+    never_set = next(
+        (sc, t)
+        for sc in previous.scenarios.values()
+        for t in previous.techniques.values()
+        if previous.cells.get(sc.id, t.id) is None
+    )
+    sc, t = never_set
+    row = (sc.key, t.key, "yes", "", "[]", previous.revision + 1, None)
+    count = len(packed)
+
+    def follow(revision: int, hold: int = 0, limit: int = 10_000) -> Snapshot | None:
+        return followed_snapshot(store.engine, previous, revision, [row], hold, limit)
+
+    followed = follow(previous.revision + 1)
+    assert followed is not None
+    assert len(followed.cells.packed or ()) == count + 1
+    assert followed.cells.get(sc.id, t.id) == CellData(
+        sc.id, t.id, "yes", "", (), previous.revision + 1
+    )
+    assert previous.cells.get(sc.id, t.id) is None  # the previous revision's rows are not changed
+    assert follow(previous.revision + 2) is None  # a revision in between is unknown here
+    assert follow(previous.revision + 1, limit=count) is None  # past the packing limit
+    assert follow(previous.revision + 1, hold=count + 1) is None  # small enough to hold
+    unpacked = SnapshotStore(store.engine, hold_limit=0).current()
+    assert followed_snapshot(store.engine, unpacked, unpacked.revision + 1, [row]) is None
+
+
+def test_a_dry_run_or_a_write_of_more_than_cells_is_read_back(
+    client: TestClient, store: SnapshotStore, h: Headers
+) -> None:
+    revision = store.current().revision
+    body = {"support": "no", "note": "tried"}
+    dry = client.put("/v1/matrix/qa-tasks/lora?dry_run=true", json=body, headers=h(rev=revision))
+    assert dry.status_code == 200, dry.text
+    assert store.ready(revision + 1) is None
+    created = client.post(
+        "/v1/techniques",
+        json={"id": "galore", "name": "GaLore", "category": "other"},
+        headers=h(rev=revision),
+    )
+    assert created.status_code == 201, created.text
+    assert store.ready(revision + 1) is None  # loaded on its first read, not followed
+    assert store.current().revision == revision + 1
