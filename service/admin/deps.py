@@ -3,6 +3,7 @@ what the admin routes need: an admin key, and a transaction whose audit row comm
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from service.web.context import request_state
 from service.web.deps import EngineDep, StoreDep, etag_for
 
 T = TypeVar("T")
+
+log = logging.getLogger("ftmatrix.snapshot")
 
 ETAG = re.compile(r'^"rev-(\d+)(?:-[a-z]+)?"$')
 
@@ -122,8 +125,18 @@ class WriteRunner:
                 written = Written(created or current, created, False, writer.changes)
         # Committed: the audit row above is in, so the middleware must not add another.
         state.audited = not self.dry_run
-        if written.created_revision is not None and writer.cells_only:
-            store.follow(snap, written.created_revision, writer.cell_rows)
+        if (
+            written.created_revision is not None
+            and writer.cells_only
+            and all(change["kind"] == "cell" for change in writer.changes)
+        ):
+            try:
+                store.follow(snap, written.created_revision, writer.cell_rows)
+            except Exception:  # committed already: its first read loads it from the database
+                log.exception(
+                    "revision %s is read back: following its write failed",
+                    written.created_revision,
+                )
         if location is not None and written.created_revision is not None:
             self.response.headers["Location"] = location(written)
         self.response.headers["ETag"] = etag_for(written.revision)

@@ -23,7 +23,8 @@ from service.history import service as history
 from service.offerings.service import KINDS as ENTITY_KINDS
 from service.snapshot import CellData, CellKey, pair_key
 
-CellRow = tuple[int, int, dict[str, Any] | None]
+CellChange = tuple[int, int, dict[str, Any] | None]
+"""A cell to write back: scenario key, technique key, its fields (None: remove it)."""
 
 
 def _cells_of(w: Writer, diff: list[dict[str, Any]]) -> dict[CellKey, CellData]:
@@ -98,7 +99,7 @@ def revert(w: Writer, number: int, diff: list[dict[str, Any]]) -> None:
     ordered = [c for c in reversed(diff) if c["kind"] not in ("cell", "pair")] + [
         c for c in reversed(diff) if c["kind"] in ("cell", "pair")
     ]
-    cell_rows: dict[tuple[int, int], CellRow] = {}
+    cell_rows: dict[tuple[int, int], CellChange] = {}
     for change in ordered:
         _undo(w, number, change, cells, cell_rows)
     w.put_cells(list(cell_rows.values()))
@@ -109,7 +110,7 @@ def _undo(
     number: int,
     change: dict[str, Any],
     cells: dict[CellKey, CellData],
-    cell_rows: dict[tuple[int, int], CellRow],
+    cell_rows: dict[tuple[int, int], CellChange],
 ) -> None:
     """Undo one change; a cell's new content is added to `cell_rows`, written by the caller."""
     op, kind, ident = change["op"], change["kind"], change["id"]

@@ -140,8 +140,10 @@ class Writer:
         self.technique_keys = {t.id: t.key for t in snap.techniques.values()}
         self.scenario_keys = {sc.id: sc.key for sc in snap.scenarios.values()}
         self.cell_rows: list[CellRow] = []
-        """The cell version rows this revision wrote or closed (`put_cells`), as the snapshot's
-        patch takes them: with `cells_only`, exactly what the revision changed."""
+        """The cells `put_cells` changed, as rows the snapshot's patch takes: each version row
+        written, and for a cell removed a closed row standing for the one closed (the row a
+        new version replaces is left out: the new one decides). Patched with them, the
+        previous revision's cells become this one's, as the rows read back would make them."""
         self.cells_only = True
         """False once anything but cells was written (every write method but `put_cells` says
         so): the snapshot of the revision must then be read back from the database."""

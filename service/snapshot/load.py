@@ -397,8 +397,8 @@ def followed_snapshot(
 ) -> Snapshot | None:
     """The snapshot of `revision`, which the caller committed on top of `previous` by writing
     these cell version rows and nothing else, built without reading it back: `previous`'s
-    techniques, scenarios, pairs and models, and its packed cells patched with `rows` (the very
-    rows `load_snapshot` would read for the patch).
+    techniques, scenarios, pairs and models, and its packed cells patched with `rows`, which
+    patch them as the rows `load_snapshot` would read do (`Writer.cell_rows`).
 
     None when `previous` does not pack its cells, is not the revision just before, or the
     cells written would take the revision out of packing (past `pack_limit`, or down to what

@@ -230,3 +230,59 @@ def test_a_dry_run_or_a_write_of_more_than_cells_is_read_back(
     assert created.status_code == 201, created.text
     assert store.ready(revision + 1) is None  # loaded on its first read, not followed
     assert store.current().revision == revision + 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "/v1/pairs/fsdp/dora", {"verdict": "compatible"}),
+        ("PATCH", "/v1/techniques/lora", {"summary": "A changed summary."}),
+        ("DELETE", "/v1/scenarios/qa-tasks", None),
+        ("DELETE", "/v1/models/{model}", None),
+    ],
+)
+def test_a_write_of_more_than_cells_is_not_followed(
+    client: TestClient,
+    store: SnapshotStore,
+    h: Headers,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+) -> None:
+    before = store.current()
+    model = next(iter(before.entities["model"]))
+    target = path.format(model=model)
+    response = client.request(method, target, json=body, headers=h(rev=before.revision))
+    assert response.status_code == 200, response.text
+    assert store.ready(before.revision + 1) is None  # read back, on its first read
+    with statements(store.engine) as seen:
+        snap = store.current()
+    assert len(seen) == 1  # the patch read the rows the revisions since changed
+    assert_same_answers(snap.cells, by_index(store, snap.revision))
+
+
+def test_a_revision_already_loaded_or_a_newer_one_is_not_followed(store: SnapshotStore) -> None:
+    previous = store.current()
+    packed = previous.cells.packed
+    assert packed is not None
+    assert not store.follow(previous, previous.revision, [])  # already the newest, loaded
+    older = SnapshotStore(store.engine, hold_limit=0, pack_limit=10_000).current()
+    assert not store.follow(older, previous.revision - 1, [])  # older than the newest
+    assert store.current() is previous
+
+
+def test_a_write_whose_follow_fails_is_still_answered_and_read_back(
+    client: TestClient, store: SnapshotStore, h: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    revision = store.current().revision
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("broken on purpose")
+
+    monkeypatch.setattr("service.snapshot.store.followed_snapshot", broken)
+    body = {"support": "no", "note": "still written"}
+    written = client.put("/v1/matrix/qa-tasks/lora", json=body, headers=h(rev=revision))
+    assert written.status_code == 200, written.text
+    assert store.ready(revision + 1) is None
+    read = client.get("/v1/matrix/qa-tasks/lora").json()
+    assert (read["revision"], read["cell"]["note"]) == (revision + 1, "still written")

@@ -5,15 +5,22 @@ collections rare enough that a bulk edit's many live objects do not trigger one 
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from service.app import GC_THRESHOLDS
 
 CPYTHON_THRESHOLDS = (700, 10, 10)
+
+pytestmark = pytest.mark.skipif(
+    sys.version_info >= (3, 14),
+    reason="CPython 3.14's incremental collector has no third threshold",
+)
 
 
 @contextmanager
@@ -37,9 +44,11 @@ def live_edit_objects(thresholds: tuple[int, int, int]) -> int:
     20,000-cell bulk edit allocates and keeps (its edits, cells and diff records) until its
     answer is sent."""
     before = gc.get_threshold()
-    # As in the app after startup: what is alive now is frozen (whatever earlier tests left).
+    # As in the app after its first full collection: what is alive now is frozen (whatever
+    # earlier tests left), and the collection after the freeze finds nothing else alive.
     gc.collect()
     gc.freeze()
+    gc.collect()
     gc.set_threshold(*thresholds)
     try:
         with full_collections() as seen:
