@@ -81,9 +81,9 @@ full collection after 100 collections of the middle generation rather than 10. C
 full collection while fewer objects than a quarter of those it found alive last time have been
 promoted since; with the process's long-lived objects frozen, a full collection finds few alive
 (only what was made since startup), so from the first one on every 10th middle collection
-became a full one. A bulk edit of 20,000 cells allocates enough to trigger two,
-each walking all of its live edits and diff records (about 100 ms) and freeing nothing: a
-quarter of an import's time. Reference counting frees everything else as before."""
+became a full one. A bulk edit of 20,000 cells allocates enough to trigger two, each walking
+all of its live edits and diff records (about 100 ms) and freeing nothing: a quarter of an
+import's time. Reference counting frees everything else as before."""
 
 DOCS_ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
 

@@ -125,11 +125,7 @@ class WriteRunner:
                 written = Written(created or current, created, False, writer.changes)
         # Committed: the audit row above is in, so the middleware must not add another.
         state.audited = not self.dry_run
-        if (
-            written.created_revision is not None
-            and writer.cells_only
-            and all(change["kind"] == "cell" for change in writer.changes)
-        ):
+        if written.created_revision is not None and writer.cells_only:
             try:
                 store.follow(snap, written.created_revision, writer.cell_rows)
             except Exception:  # committed already: its first read loads it from the database

@@ -144,9 +144,13 @@ class Writer:
         written, and for a cell removed a closed row standing for the one closed (the row a
         new version replaces is left out: the new one decides). Patched with them, the
         previous revision's cells become this one's, as the rows read back would make them."""
-        self.cells_only = True
-        """False once anything but cells was written (every write method but `put_cells` says
-        so): the snapshot of the revision must then be read back from the database."""
+
+    @property
+    def cells_only(self) -> bool:
+        """Whether this revision changed cells alone (then `cell_rows` is all it changed): its
+        diff, the record of everything a revision changes that a revert undoes, names nothing
+        but cells. A retirement's closed cells come with the retired technique or scenario."""
+        return all(change["kind"] == "cell" for change in self.changes)
 
     @property
     def conn(self) -> sa.Connection:
@@ -196,14 +200,12 @@ class Writer:
     # -- version rows -------------------------------------------------------------------
 
     def _close(self, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
-        self.cells_only = False
         result = self.conn.execute(
             table.update().where(*where, table.c.valid_to.is_(None)).values(valid_to=self.number)
         )
         return int(result.rowcount)
 
     def new_entity(self, table: sa.Table) -> int:
-        self.cells_only = False
         result = self.conn.execute(
             table.insert().values(created_in=self.number).returning(table.c.id)
         )
@@ -212,7 +214,6 @@ class Writer:
     def put_technique(self, key: int, slug: str, fields: dict[str, Any], *, replace: bool) -> None:
         """Write the version row of technique `key` (closing the current one when `replace`)."""
         reject_unstorable(fields, "body")
-        self.cells_only = False
         if replace:
             self._close(TECHNIQUE_VERSIONS, TECHNIQUE_VERSIONS.c.technique_id == key)
         parent = fields["parent"]
@@ -238,7 +239,6 @@ class Writer:
 
     def put_scenario(self, key: int, slug: str, fields: dict[str, Any], *, replace: bool) -> None:
         reject_unstorable(fields, "body")
-        self.cells_only = False
         if replace:
             self._close(SCENARIO_VERSIONS, SCENARIO_VERSIONS.c.scenario_id == key)
         self.conn.execute(
@@ -315,7 +315,6 @@ class Writer:
     def put_pair(self, key_a: int, key_b: int, fields: dict[str, Any] | None) -> None:
         """Replace the fact about a pair; None removes it (the pair reads as unknown again)."""
         reject_unstorable(fields, "body")
-        self.cells_only = False
         low, high = min(key_a, key_b), max(key_a, key_b)
         self._close(PAIR_VERSIONS, PAIR_VERSIONS.c.low_id == low, PAIR_VERSIONS.c.high_id == high)
         if fields is not None:
@@ -329,7 +328,6 @@ class Writer:
         """Write the version row of model, hardware, platform or offering `slug` (closing the
         current one when `replace`); `data` is its stored JSON, without `id`."""
         reject_unstorable(data, "body")
-        self.cells_only = False
         if replace:
             self.retire_entity(kind, slug)
         self.conn.execute(
